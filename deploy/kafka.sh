@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# A real Apache Kafka 4.x (KRaft, no ZooKeeper) on 127.0.0.1, from Maven Central jars.
+#
+#   deploy/kafka.sh fetch            copy the broker jars into the cache (needs Maven, once)
+#   deploy/kafka.sh start [N]        format and start N nodes (default 1), wait until they accept clients
+#   deploy/kafka.sh stop             stop every node this script started, cleanly (SIGTERM, then wait)
+#   deploy/kafka.sh status           print the bootstrap servers of running nodes, exit 1 if none
+#
+# Node i listens for clients on KAFKA_PORT+2i and for the controller quorum on KAFKA_PORT+2i+1.
+# Each node is a combined broker+controller; with N=3 the three form one KRaft quorum.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_STATE_DIR="${KAFKA_STATE_DIR:-$here/../.kafka}"
+KAFKA_LIB_DIR="${KAFKA_LIB_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/flashpoint/kafka-lib}"
+KAFKA_HEAP="${KAFKA_HEAP:--Xms256m -Xmx1g}"
+
+fetch() {
+  if [ -f "$KAFKA_LIB_DIR/.complete" ] && cmp -s "$here/kafka/pom.xml" "$KAFKA_LIB_DIR/.pom.xml"; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { echo "kafka.sh: Maven (mvn) is required to fetch the Kafka jars" >&2; exit 1; }
+  rm -rf "$KAFKA_LIB_DIR"; mkdir -p "$KAFKA_LIB_DIR"
+  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies -DoutputDirectory="$KAFKA_LIB_DIR"
+  cp "$here/kafka/pom.xml" "$KAFKA_LIB_DIR/.pom.xml"
+  touch "$KAFKA_LIB_DIR/.complete"
+}
+
+tool() {
+  java -Xmx256m -Dlog4j2.configurationFile="$here/kafka/log4j2.xml" -cp "$KAFKA_LIB_DIR/*" "$@"
+}
+
+write_config() {
+  local i="$1" n="$2" node_dir="$3"
+  local port=$((KAFKA_PORT + 2 * i)) cport=$((KAFKA_PORT + 2 * i + 1))
+  local voters="" j
+  for ((j = 0; j < n; j++)); do
+    voters+="${voters:+,}$((j + 1))@127.0.0.1:$((KAFKA_PORT + 2 * j + 1))"
+  done
+  local rf=$(( n >= 3 ? 3 : 1 )) isr=$(( n >= 3 ? 2 : 1 ))
+  cat > "$node_dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$((i + 1))
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$node_dir/data
+num.partitions=4
+default.replication.factor=$rf
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$isr
+transaction.state.log.num.partitions=8
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+PROPS
+}
+
+wait_port() {
+  local port="$1" pid="$2" log="$3" deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "kafka.sh: node exited during start-up; last lines of $log:" >&2; tail -n 30 "$log" >&2; exit 1
+    fi
+    if ((SECONDS > deadline)); then echo "kafka.sh: port $port not open in time" >&2; exit 1; fi
+    sleep 0.5
+  done
+}
+
+start() {
+  local n="${1:-1}" i
+  fetch
+  stop quiet
+  rm -rf "$KAFKA_STATE_DIR"; mkdir -p "$KAFKA_STATE_DIR"
+  local cluster_id
+  cluster_id="$(tool kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+  for ((i = 0; i < n; i++)); do
+    local node_dir="$KAFKA_STATE_DIR/node$((i + 1))"
+    mkdir -p "$node_dir/data" "$node_dir/logs"
+    write_config "$i" "$n" "$node_dir"
+    tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node_dir/server.properties" >"$node_dir/logs/format.log" 2>&1 \
+      || { cat "$node_dir/logs/format.log" >&2; exit 1; }
+    # setsid: the broker must outlive the caller's process group (CI steps, test sessions); stop() signals it by pid.
+    setsid java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$here/kafka/log4j2.xml" \
+      -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$node_dir/server.properties" \
+      >"$node_dir/logs/server.out" 2>&1 < /dev/null &
+    echo $! > "$node_dir/pid"
+  done
+  for ((i = 0; i < n; i++)); do
+    local node_dir="$KAFKA_STATE_DIR/node$((i + 1))"
+    wait_port $((KAFKA_PORT + 2 * i)) "$(cat "$node_dir/pid")" "$node_dir/logs/server.out"
+  done
+  wait_ready "$n"
+  status
+}
+
+# An open port is not yet a broker that serves metadata: wait for each node to log that it started.
+wait_ready() {
+  local n="$1" i deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  for ((i = 1; i <= n; i++)); do
+    until grep -q "Kafka Server started" "$KAFKA_STATE_DIR/node$i/logs/server.out" 2>/dev/null; do
+      if ((SECONDS > deadline)); then echo "kafka.sh: node $i did not report ready" >&2; exit 1; fi
+      sleep 0.5
+    done
+  done
+}
+
+servers() {
+  local n="$1" i out=""
+  for ((i = 0; i < n; i++)); do out+="${out:+,}127.0.0.1:$((KAFKA_PORT + 2 * i))"; done
+  echo "$out"
+}
+
+stop() {
+  local quiet="${1:-}" pidfile pid
+  shopt -s nullglob
+  for pidfile in "$KAFKA_STATE_DIR"/node*/pid; do
+    pid="$(cat "$pidfile")"
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      [ -n "$quiet" ] || echo "stopped kafka node pid $pid"
+    fi
+    rm -f "$pidfile"
+  done
+}
+
+status() {
+  local pidfile alive=0 i=0 out=""
+  shopt -s nullglob
+  for pidfile in "$KAFKA_STATE_DIR"/node*/pid; do
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      out+="${out:+,}127.0.0.1:$((KAFKA_PORT + 2 * i))"; alive=1
+    fi
+    i=$((i + 1))
+  done
+  [ "$alive" = 1 ] || { echo "no kafka node running" >&2; return 1; }
+  echo "$out"
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) start "${2:-1}" ;;
+  stop) stop ;;
+  status) status ;;
+  *) sed -n '2,11p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,124 @@
+"""Stage 2: which watched brands a mention names, and whether it speaks *to* them.
+
+A watchlist is a TOML file::
+
+    [[brand]]
+    name = "Acme"                      # the name escalations carry
+    handles = ["AcmeCustServ", "Acme"]  # accounts; @handle or a reply to it = addressed
+    hashtags = ["Acme"]                 # #Acme = about
+    keywords = ["acme widget"]          # whole words, any case = about
+
+Matching is a set lookup per @handle and #hashtag in the text plus one compiled regular
+expression for all keywords, so its cost does not grow with the number of brands.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.records import BrandMatch, Mention
+
+_HANDLE = re.compile(r"(?<![\w@])@(\w{1,100})")
+_HASHTAG = re.compile(r"(?<![\w#])#(\w{1,140})")
+
+
+class WatchlistError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Brand:
+    name: str
+    handles: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+
+
+class Watchlist:
+    def __init__(self, brands: list[Brand]) -> None:
+        names = [b.name for b in brands]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise WatchlistError(f"brand listed twice: {', '.join(sorted(dupes))}")
+        self.brands = tuple(brands)
+        self._handles: dict[str, list[str]] = defaultdict(list)
+        self._hashtags: dict[str, list[str]] = defaultdict(list)
+        self._keywords: dict[str, list[str]] = defaultdict(list)
+        for b in brands:
+            for h in b.handles:
+                self._handles[h.lstrip("@").lower()].append(b.name)
+            for t in b.hashtags:
+                self._hashtags[t.lstrip("#").lower()].append(b.name)
+            for k in b.keywords:
+                self._keywords[" ".join(k.lower().split())].append(b.name)
+        # Longest first, so "acme widget" wins over "acme" where both are listed.
+        alternatives = sorted(self._keywords, key=len, reverse=True)
+        self._keyword_re = (
+            re.compile(
+                r"(?<!\w)(" + "|".join(re.escape(k).replace(r"\ ", r"\s+") for k in alternatives) + r")(?!\w)",
+                re.IGNORECASE,
+            )
+            if alternatives
+            else None
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Watchlist:
+        try:
+            doc = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise WatchlistError(f"cannot read watchlist {path}: {exc}") from None
+        return cls.from_dict(doc, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, object], source: str = "watchlist") -> Watchlist:
+        entries = doc.get("brand")
+        if not isinstance(entries, list) or not entries:
+            raise WatchlistError(f"{source}: expected one or more [[brand]] tables")
+        brands = []
+        for i, e in enumerate(entries):
+            if not isinstance(e, dict) or not isinstance(e.get("name"), str) or not e["name"]:
+                raise WatchlistError(f"{source}: brand #{i + 1} needs a name")
+            lists = {}
+            for key in ("handles", "hashtags", "keywords"):
+                value = e.get(key, [])
+                if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                    raise WatchlistError(f"{source}: brand {e['name']!r}: {key} must be a list of strings")
+                lists[key] = tuple(value)
+            if not any(lists.values()):
+                raise WatchlistError(f"{source}: brand {e['name']!r} has no handles, hashtags or keywords")
+            unknown = set(e) - {"name", "handles", "hashtags", "keywords"}
+            if unknown:
+                raise WatchlistError(f"{source}: brand {e['name']!r}: unknown keys {sorted(unknown)}")
+            brands.append(Brand(e["name"], **lists))
+        return cls(brands)
+
+    def match(self, mention: Mention) -> tuple[BrandMatch, ...]:
+        """Every brand the mention names; addressed when it speaks to the brand's account."""
+        found: dict[str, tuple[bool, list[str]]] = {}
+
+        def add(brand: str, addressed: bool, via: str) -> None:
+            was_addressed, vias = found.get(brand, (False, []))
+            if via not in vias:
+                vias.append(via)
+            found[brand] = (was_addressed or addressed, vias)
+
+        text = mention.text
+        if mention.in_reply_to_handle:
+            for b in self._handles.get(mention.in_reply_to_handle.lower(), ()):
+                add(b, True, f"reply to @{mention.in_reply_to_handle}")
+        for handle in _HANDLE.findall(text):
+            for b in self._handles.get(handle.lower(), ()):
+                add(b, True, f"@{handle}")
+        for tag in _HASHTAG.findall(text):
+            for b in self._hashtags.get(tag.lower(), ()):
+                add(b, False, f"#{tag}")
+        if self._keyword_re is not None:
+            for m in self._keyword_re.finditer(text):
+                for b in self._keywords.get(" ".join(m.group(1).lower().split()), ()):
+                    add(b, False, f"keyword {m.group(1)!r}")
+        return tuple(BrandMatch(b, addressed, tuple(via)) for b, (addressed, via) in found.items())

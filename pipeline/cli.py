@@ -1,0 +1,224 @@
+"""The ``flashpoint`` command.
+
+    flashpoint demo [--bootstrap-servers HOST:PORT] [--duration S] [--speed X]
+    flashpoint worker                 run the stream worker (settings from FLASHPOINT_*)
+    flashpoint escalations            print escalations (and dead letters) as they arrive
+    flashpoint produce FILE.jsonl     send mentions, one JSON object per line
+    flashpoint topics                 create Flashpoint's topics where missing
+    flashpoint model train|evaluate   the complaint model
+    flashpoint config                 every setting, its variable and default
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(bootstrap_servers=getattr(args, "bootstrap_servers", None))
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+    from prometheus_client import start_http_server
+
+    from pipeline import metrics
+    from pipeline.app import build
+    from pipeline.brands import Watchlist
+    from pipeline.classification import ComplaintModel
+    from pipeline.kafka_admin import ensure_topics, wait_for_broker
+
+    s = _settings(args)
+    _logging(s.log_level)
+    log = logging.getLogger("flashpoint.worker")
+    watchlist = Watchlist.load(s.watchlist)
+    model = ComplaintModel.load(s.model_dir, s.device)
+    metrics.MODEL_INFO.labels(model.version, str(model.encoder.device)).set(1)
+    log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))
+
+    async def prepare() -> None:
+        await wait_for_broker(s.bootstrap_servers)
+        await ensure_topics(s)
+
+    asyncio.run(prepare())
+    if s.metrics_port:
+        start_http_server(s.metrics_port, addr="0.0.0.0")
+        log.info("metrics on :%d/metrics", s.metrics_port)
+    fp = build(s, model, watchlist)
+    faust_level = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
+    worker = faust.Worker(fp.app, loglevel=faust_level.get(s.log_level, "info"), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo.run import run_demo
+
+    return run_demo(Settings.from_env(), args.bootstrap_servers, args.duration, args.speed)
+
+
+def cmd_escalations(args: argparse.Namespace) -> int:
+    from pipeline.ops import follow, print_message
+
+    s = _settings(args)
+    topics = [s.topic_escalations] + ([s.topic_dead_letter] if args.dead_letters else [])
+    stop = asyncio.Event()
+    try:
+        asyncio.run(follow(s.bootstrap_servers, topics, print_message(s.topic_escalations), stop,
+                           from_beginning=args.from_beginning))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from aiokafka import AIOKafkaProducer
+
+    s = _settings(args)
+
+    async def send() -> int:
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        await producer.start()
+        n = 0
+        try:
+            with open(args.file, "rb") as fh:
+                for line in fh:
+                    line = line.strip()
+                    if line:
+                        await producer.send(s.topic_mentions, line)
+                        n += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+        return n
+
+    print(f"sent {asyncio.run(send())} messages to {s.topic_mentions}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from pipeline.kafka_admin import ensure_topics, topic_names, wait_for_broker
+
+    s = _settings(args)
+
+    async def go() -> None:
+        await wait_for_broker(s.bootstrap_servers)
+        await ensure_topics(s)
+
+    asyncio.run(go())
+    print("topics ready:", ", ".join(topic_names(s)))
+    return 0
+
+
+def cmd_model_train(args: argparse.Namespace) -> int:
+    from pipeline.classification.training import train
+
+    s = Settings.from_env()
+    out = args.out or s.model_dir
+    config = train(args.data, out, folds=args.folds, device=s.device)
+    print(json.dumps(config["cross_validation"], indent=2))
+    print(f"wrote {out}/head.safetensors, config.json, MODEL_CARD.md", file=sys.stderr)
+    return 0
+
+
+def cmd_model_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.classification import ComplaintModel
+    from pipeline.classification.training import cross_validate_csv, evaluate, load_csv
+
+    s = Settings.from_env()
+    if args.cv:
+        report = cross_validate_csv(args.data, args.cv, s.device, args.text_column, args.label_column)
+    else:
+        model = ComplaintModel.load(s.model_dir, s.device)
+        report = evaluate(model, load_csv(args.data, args.text_column, args.label_column))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    rows = Settings.describe()
+    if args.markdown:
+        print("| variable | default | meaning |\n|---|---|---|")
+        for var, default, doc in rows:
+            print(f"| `{var}` | `{default}` | {doc} |")
+    else:
+        current = Settings.from_env()
+        for var, _default, doc in rows:
+            value = getattr(current, var.removeprefix("FLASHPOINT_").lower())
+            print(f"{var}={value}\n    {doc}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flashpoint", description="Real-time complaint escalation on Kafka.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_servers(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (overrides FLASHPOINT_BOOTSTRAP_SERVERS)")
+        return sp
+
+    demo = sub.add_parser("demo", help="replay a scripted mention stream through the pipeline and print escalations")
+    demo.add_argument("--bootstrap-servers", help="use this Kafka instead of the embedded broker")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    demo.add_argument("--speed", type=float, default=60.0, help="story seconds per real second (default 60)")
+    demo.set_defaults(func=cmd_demo)
+
+    with_servers(sub.add_parser("worker", help="run the stream worker")).set_defaults(func=cmd_worker)
+
+    esc = with_servers(sub.add_parser("escalations", help="print escalations as they arrive"))
+    esc.add_argument("--from-beginning", action="store_true")
+    esc.add_argument("--dead-letters", action="store_true", help="also print dead letters")
+    esc.set_defaults(func=cmd_escalations)
+
+    prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))
+    prod.add_argument("file", type=Path)
+    prod.set_defaults(func=cmd_produce)
+
+    with_servers(sub.add_parser("topics", help="create Flashpoint's topics where missing")).set_defaults(func=cmd_topics)
+
+    model = sub.add_parser("model", help="train or evaluate the complaint model")
+    msub = model.add_subparsers(dest="model_command", required=True)
+    tr = msub.add_parser("train", help="train the heads; write the artifact and model card")
+    tr.add_argument("--data", type=Path, required=True)
+    tr.add_argument("--out", type=Path)
+    tr.add_argument("--folds", type=int, default=10)
+    tr.set_defaults(func=cmd_model_train)
+    ev = msub.add_parser("evaluate", help="accuracy, macro-F1, per-class P/R/F1 and ECE as JSON")
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--text-column", default="text")
+    ev.add_argument("--label-column", default="label")
+    ev.add_argument("--cv", type=int, help="cross-validate with K folds instead of scoring the trained model")
+    ev.set_defaults(func=cmd_model_evaluate)
+
+    cfg = sub.add_parser("config", help="list settings")
+    cfg.add_argument("--markdown", action="store_true")
+    cfg.set_defaults(func=cmd_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Nothing may reach for a model hub: the encoder ships inside a Python package.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"flashpoint: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,1 @@
+"""The zero-setup demo: an embedded broker, a scripted mention stream, readable output."""

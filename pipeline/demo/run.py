@@ -1,0 +1,169 @@
+"""``flashpoint demo``: broker (embedded unless given), worker, replay, readable output.
+
+The worker runs as a child process exactly as in production (``flashpoint worker``);
+this process replays the scripted stream into the mentions topic and prints what comes
+out of the escalation and dead-letter topics. Ctrl-C or ``--duration`` stops all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from pipeline.demo.embedded import EmbeddedBroker, _die_with_parent
+from pipeline.demo.stream import script
+from pipeline.kafka_admin import ensure_topics, wait_for_broker
+from pipeline.ops import format_dead_letter, format_escalation, follow
+from pipeline.settings import Settings
+
+
+def demo_settings(base: Settings, bootstrap: str, embedded: bool) -> Settings:
+    run = uuid.uuid4().hex[:8]
+    prefix = f"flashpoint-demo-{run}"
+    return base.replace(
+        bootstrap_servers=bootstrap,
+        app_id=prefix,
+        topic_mentions=f"{prefix}.mentions",
+        topic_dead_letter=f"{prefix}.mentions.dead-letter",
+        topic_classified=f"{prefix}.mentions.classified",
+        topic_escalations=f"{prefix}.escalations",
+        partitions=2,
+        # tansu has no transactions and no idempotent producers.
+        processing_guarantee="at_least_once" if embedded else base.processing_guarantee,
+        rebalance_timeout_seconds=3.0 if embedded else base.rebalance_timeout_seconds,
+        data_dir=Path(tempfile.mkdtemp(prefix="flashpoint-demo-")),
+        metrics_port=base.metrics_port,
+    )
+
+
+def settings_env(s: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    for var, _default, _doc in Settings.describe():
+        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
+    return env
+
+
+def run_demo(base: Settings, bootstrap: str | None, duration: float | None, speed: float) -> int:
+    broker = None
+    worker: subprocess.Popen[bytes] | None = None
+    started = time.monotonic()
+    try:
+        if bootstrap is None:
+            broker = EmbeddedBroker()
+            broker.start()
+            bootstrap = broker.bootstrap_servers
+            print(f"embedded broker (tansu) on {bootstrap}", flush=True)
+        s = demo_settings(base, bootstrap, embedded=broker is not None)
+        asyncio.run(_prepare(s))
+        log_path = s.data_dir / "worker.log"
+        log = open(log_path, "wb")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=settings_env(s),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        )
+        print(f"worker pid {worker.pid} (log: {log_path}); replaying the demo stream at {speed:g}x\n",
+              flush=True)
+        remaining = None if duration is None else max(1.0, duration - (time.monotonic() - started))
+        counts = asyncio.run(_replay_and_print(s, speed, remaining, worker))
+        print(f"\nescalations: {counts['escalations']}, dead letters: {counts['dead']}, "
+              f"mentions sent: {counts['sent']}", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+        return 130
+    finally:
+        if worker is not None:
+            _stop(worker)
+        if broker is not None:
+            broker.stop()
+
+
+async def _prepare(s: Settings) -> None:
+    await wait_for_broker(s.bootstrap_servers)
+    await ensure_topics(s)
+
+
+async def _replay_and_print(
+    s: Settings, speed: float, duration: float | None, worker: subprocess.Popen[bytes]
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    stop = asyncio.Event()
+
+    def show(topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if topic == s.topic_escalations:
+            counts["escalations"] += 1
+            print(format_escalation(orjson.loads(value or b"{}")), "\n", flush=True)
+        else:
+            counts["dead"] += 1
+            print(format_dead_letter(value, headers), "\n", flush=True)
+
+    async def replay() -> None:
+        # Idempotence off: the embedded broker rejects idempotent producers.
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all",
+                                    enable_idempotence=False)
+        await producer.start()
+        try:
+            items = script(datetime.now(UTC))
+            t0 = time.monotonic()
+            for item in items:
+                delay = item.at / speed - (time.monotonic() - t0)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await producer.send(s.topic_mentions, item.value)
+                counts["sent"] += 1
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def watchdog() -> None:
+        while worker.poll() is None:
+            await asyncio.sleep(0.5)
+        print(f"worker exited with code {worker.returncode}; see {s.data_dir / 'worker.log'}",
+              file=sys.stderr, flush=True)
+        stop.set()
+
+    follower = asyncio.create_task(
+        follow(s.bootstrap_servers, [s.topic_escalations, s.topic_dead_letter], show, stop)
+    )
+    tasks = [asyncio.create_task(replay()), asyncio.create_task(watchdog())]
+    try:
+        if duration is None:
+            await tasks[0]
+            print("(replay finished; the worker keeps running: Ctrl-C to stop)", flush=True)
+            await stop.wait()
+        else:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+    finally:
+        stop.set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(follower, return_exceptions=True)
+    return counts
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

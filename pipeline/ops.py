@@ -1,0 +1,85 @@
+"""Tools for the people downstream: read escalations and dead letters as sentences."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from pipeline.records import DeadLetter
+
+_MARK = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
+
+
+def format_escalation(event: dict[str, Any]) -> str:
+    d = event["data"]
+    root = d["root_post"]
+    reach = d["reach"]
+    head = (
+        f"[{_MARK.get(d['severity'], d['severity']).ljust(8)}] {d['action'].upper():7} "
+        f"{d['brand']}: @{root['author_handle']} ({root['author_followers']:,} followers)"
+    )
+    text = textwrap.shorten(root["text"] or "(no text)", 110, placeholder="...")
+    figures = (
+        f"reach {reach['potential']:,} | {d['participants']:,} participants | "
+        f"{reach['reposts']} reposts, {reach['replies']} replies, {reach['quotes']} quotes | "
+        f"complaint {d['complaint_probability']:.0%}"
+        + (f", {d['complaint_severity']['label']}" if d.get("complaint_severity") else "")
+    )
+    lines = [head, f"    \"{text}\"", f"    {figures}"]
+    lines += [f"    - {r}" for r in d["reasons"]]
+    lines.append(f"    {root['url'] or ''}  key={d['dedup_key']}")
+    return "\n".join(lines)
+
+
+def format_dead_letter(value: bytes | None, headers: list[tuple[str, bytes]]) -> str:
+    letter = DeadLetter.from_headers(headers)
+    shown = (value or b"")[:80].decode(errors="replace")
+    return (
+        f"[DEAD LETTER] {letter.source_topic}[{letter.source_partition}]@{letter.source_offset}: "
+        f"{letter.reason}\n    value: {shown!r}"
+    )
+
+
+async def follow(
+    bootstrap_servers: str,
+    topics: list[str],
+    on_message: Callable[[str, bytes | None, list[tuple[str, bytes]]], None],
+    stop: asyncio.Event,
+    from_beginning: bool = True,
+) -> None:
+    """Call ``on_message(topic, value, headers)`` for every message until ``stop`` is set.
+
+    Reads committed data only, so an aborted transaction's output never shows.
+    """
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=300)
+            for tp, messages in batch.items():
+                for m in messages:
+                    on_message(tp.topic, m.value, list(m.headers or ()))
+    finally:
+        await consumer.stop()
+
+
+def print_message(topic_escalations: str) -> Callable[[str, bytes | None, list[tuple[str, bytes]]], None]:
+    def show(topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        if topic == topic_escalations:
+            print(format_escalation(orjson.loads(value or b"{}")), flush=True)
+        else:
+            print(format_dead_letter(value, headers), flush=True)
+        print(flush=True)
+
+    return show

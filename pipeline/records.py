@@ -1,0 +1,189 @@
+"""The records Flashpoint's topics carry: one per topic, versioned, never renamed.
+
+| topic (setting)          | record                          | key            |
+|--------------------------|---------------------------------|----------------|
+| ``topic_mentions``       | :class:`Mention` (JSON, schema  | free           |
+|                          | ``pipeline/schemas/mention.v1``)|                |
+| ``topic_dead_letter``    | the original bytes, unchanged;  | original key   |
+|                          | :class:`DeadLetter` in headers  |                |
+| ``topic_classified``     | :class:`ClassifiedMention`      | cascade key    |
+| ``topic_escalations``    | CloudEvent of                   | dedup key      |
+|                          | :class:`pipeline.escalation.Escalation` |        |
+
+Fields are only ever added, with defaults, within a version; a change that would break
+a reader gets a new ``schema_version`` and a new record class beside the old one.
+Plain dataclasses, so the pure stages import without Faust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+Kind = Literal["post", "reply", "quote", "repost"]
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    id: str
+    handle: str
+    followers: int
+    verified: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """Input record, schema v1 (``pipeline/schemas/mention.v1.json``)."""
+
+    id: str
+    platform: str
+    kind: Kind
+    text: str
+    created_at: datetime
+    author: Author
+    parent_id: str | None = None
+    root_id: str | None = None
+    in_reply_to_handle: str | None = None
+    lang: str | None = None
+    url: str | None = None
+    schema_version: int = 1
+
+    @property
+    def key(self) -> str:
+        """(platform, id): a post's identity across redeliveries."""
+        return post_key(self.platform, self.id)
+
+    @property
+    def cascade_key(self) -> str:
+        """The cascade this mention belongs to: its root when known, else its parent."""
+        root = self.root_id or self.parent_id or self.id
+        return post_key(self.platform, root)
+
+    @property
+    def is_root(self) -> bool:
+        return self.cascade_key == self.key
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Mention:
+        return cls(
+            id=d["id"],
+            platform=d["platform"],
+            kind=d["kind"],
+            text=d["text"],
+            created_at=datetime.fromisoformat(d["created_at"]),
+            author=Author(**d["author"]),
+            parent_id=d.get("parent_id"),
+            root_id=d.get("root_id"),
+            in_reply_to_handle=d.get("in_reply_to_handle"),
+            lang=d.get("lang"),
+            url=d.get("url"),
+        )
+
+
+def post_key(platform: str, post_id: str) -> str:
+    return f"{platform}:{post_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class BrandMatch:
+    """One watched brand a mention names.
+
+    ``addressed``: the post speaks to the brand (its handle, or a reply to its account);
+    otherwise it is only about it (hashtag, keyword). ``via`` says what matched.
+    """
+
+    brand: str
+    addressed: bool
+    via: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Why a message was rejected; travels as ``flashpoint.dlq.*`` headers beside the
+    original bytes, which stay unchanged in the value."""
+
+    reason: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    failed_at: datetime
+    schema_version: int = 1
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("flashpoint.dlq.reason", self.reason.encode()),
+            ("flashpoint.dlq.source_topic", self.source_topic.encode()),
+            ("flashpoint.dlq.source_partition", str(self.source_partition).encode()),
+            ("flashpoint.dlq.source_offset", str(self.source_offset).encode()),
+            ("flashpoint.dlq.failed_at", self.failed_at.isoformat().encode()),
+            ("flashpoint.dlq.schema_version", str(self.schema_version).encode()),
+        ]
+
+    @classmethod
+    def from_headers(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> DeadLetter:
+        h = {k: v.decode() for k, v in headers if k.startswith("flashpoint.dlq.")}
+        return cls(
+            reason=h["flashpoint.dlq.reason"],
+            source_topic=h["flashpoint.dlq.source_topic"],
+            source_partition=int(h["flashpoint.dlq.source_partition"]),
+            source_offset=int(h["flashpoint.dlq.source_offset"]),
+            failed_at=datetime.fromisoformat(h["flashpoint.dlq.failed_at"]),
+            schema_version=int(h["flashpoint.dlq.schema_version"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifiedMention:
+    """Internal topic record, v1: a valid mention on its way to its cascade.
+
+    Reposts carry no verdict of their own (``complaint_probability`` None): they take
+    their root's.
+    """
+
+    mention: Mention
+    brands: tuple[BrandMatch, ...] = ()
+    complaint_probability: float | None = None
+    complaint_severity: int | None = None
+    model_version: str | None = None
+    schema_version: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cascade_key(self) -> str:
+        return self.mention.cascade_key
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "schema_version": self.schema_version,
+                "mention": self.mention.to_dict(),
+                "brands": [asdict(b) for b in self.brands],
+                "complaint_probability": self.complaint_probability,
+                "complaint_severity": self.complaint_severity,
+                "model_version": self.model_version,
+                "extra": self.extra,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ClassifiedMention:
+        d = orjson.loads(raw)
+        return cls(
+            mention=Mention.from_dict(d["mention"]),
+            brands=tuple(
+                BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d["brands"]
+            ),
+            complaint_probability=d["complaint_probability"],
+            complaint_severity=d["complaint_severity"],
+            model_version=d["model_version"],
+            schema_version=d["schema_version"],
+            extra=d.get("extra", {}),
+        )

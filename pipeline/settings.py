@@ -1,0 +1,162 @@
+"""Flashpoint's one settings object.
+
+Every knob is an environment variable named ``FLASHPOINT_<FIELD>`` (upper case). The
+environment is read once, by :func:`Settings.from_env`, when a command starts; no other
+module reads it. The README's configuration table is generated from the field
+descriptions here (``flashpoint config``), so a default is written in one place only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def _doc(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = _doc(
+        "Kafka bootstrap servers, comma separated.", default="127.0.0.1:9092"
+    )
+    app_id: str = _doc(
+        "Faust application id: the consumer group and the prefix of internal topics.",
+        default="flashpoint",
+    )
+    topic_mentions: str = _doc("Input topic integrators produce mentions to.", default="mentions")
+    topic_dead_letter: str = _doc(
+        "Where malformed mentions go, original bytes unchanged.", default="mentions.dead-letter"
+    )
+    topic_classified: str = _doc(
+        "Internal: valid, brand-matched, classified mentions keyed by cascade.",
+        default="mentions.classified",
+    )
+    topic_escalations: str = _doc(
+        "CloudEvents escalations for ops teams.", default="escalations"
+    )
+    partitions: int = _doc(
+        "Partitions of the topics Flashpoint creates; the most workers that share the load.",
+        default=4,
+    )
+    replication_factor: int = _doc("Replication factor of created topics.", default=1)
+    processing_guarantee: str = _doc(
+        "exactly_once (Kafka transactions) or at_least_once.", default="exactly_once"
+    )
+    watchlist: Path = _doc(
+        "TOML file of watched brands.", default=PACKAGE_DIR / "demo" / "watchlist.toml"
+    )
+    model_dir: Path = _doc(
+        "Directory of the trained complaint head and its model card.",
+        default=REPO_DIR / "models" / "complaint",
+    )
+    device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
+    batch_size: int = _doc("Most mentions classified in one batch.", default=64)
+    batch_window_seconds: float = _doc(
+        "Longest wait to fill a batch before classifying what has arrived.", default=0.1
+    )
+    max_pending_per_cascade: int = _doc(
+        "Cascade events counted before the root arrives are kept up to this many.", default=10_000
+    )
+    min_complaint_probability: float = _doc(
+        "A root post below this complaint probability never escalates.", default=0.6
+    )
+    reach_info: int = _doc("Potential reach for an info escalation (addressed).", default=1_000)
+    reach_warning: int = _doc("Potential reach for a warning (addressed).", default=20_000)
+    reach_error: int = _doc("Potential reach for an error (addressed).", default=200_000)
+    reach_critical: int = _doc("Potential reach for critical (addressed).", default=1_000_000)
+    about_reach_factor: float = _doc(
+        "Posts only about a brand (hashtag, keyword) need this many times the reach.",
+        default=5.0,
+    )
+    influencer_followers: int = _doc(
+        "A complaint from an author with this many followers is at least a warning.",
+        default=100_000,
+    )
+    pile_on_replies: int = _doc(
+        "Complaining replies and quotes that raise a cascade one severity level.", default=3
+    )
+    rebalance_timeout_seconds: float = _doc(
+        "How long a consumer-group rebalance may take; short for the embedded demo broker.",
+        default=60.0,
+    )
+    metrics_port: int = _doc(
+        "Port of the Prometheus /metrics endpoint (0 turns it off).", default=9108
+    )
+    web_port: int = _doc("Port of Faust's own web server (0 turns it off).", default=0)
+    data_dir: Path = _doc(
+        "Worker state directory (table caches).", default=Path(".flashpoint-data")
+    )
+    log_level: str = _doc("Log level: debug, info, warning, error.", default="info")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``FLASHPOINT_*`` variables; explicit overrides win."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"FLASHPOINT_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, _default_of(f))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        problems = []
+        if self.processing_guarantee not in ("exactly_once", "at_least_once"):
+            problems.append("processing_guarantee must be exactly_once or at_least_once")
+        if self.partitions < 1 or self.replication_factor < 1 or self.batch_size < 1:
+            problems.append("partitions, replication_factor and batch_size must be >= 1")
+        if not 0.0 <= self.min_complaint_probability <= 1.0:
+            problems.append("min_complaint_probability must be within 0..1")
+        if not self.reach_info <= self.reach_warning <= self.reach_error <= self.reach_critical:
+            problems.append("reach thresholds must rise: info <= warning <= error <= critical")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            problems.append("device must be auto, cpu or cuda[:N]")
+        if problems:
+            raise ValueError("invalid settings: " + "; ".join(problems))
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, description) for every setting, in declaration order."""
+        rows = []
+        for f in fields(cls):
+            default = _default_of(f)
+            shown = str(default)
+            if isinstance(default, Path) and default.is_absolute():
+                shown = str(default.relative_to(REPO_DIR)) if default.is_relative_to(REPO_DIR) else shown
+            rows.append((f"FLASHPOINT_{f.name.upper()}", shown, str(f.metadata["doc"])))
+        return rows
+
+
+def _default_of(f: dataclasses.Field[Any]) -> Any:
+    return f.default
+
+
+def _parse(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"FLASHPOINT_{name.upper()}={raw!r}: {exc}") from None
