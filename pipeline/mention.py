@@ -110,7 +110,9 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if v == "maxLength":
         return f"{where}longer than {error.validator_value} characters ({len(error.instance)})"
     if v == "minLength":
-        return f"{where}must not be empty"
+        if error.validator_value == 1:
+            return f"{where}must not be empty"
+        return f"{where}{error.instance!r} is shorter than {error.validator_value} characters"
     if v == "const" and path == "schema_version":
         return f"schema_version: this worker reads version 1, got {error.instance!r}"
     return f"{where}{error.message}"

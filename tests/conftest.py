@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("FLASHPOINT_SHARED_DATA", REPO.parent / "shared" / "data"))
+COMPLAINTS_CSV = SHARED_DATA / "complaints" / "complaints_train.csv"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip where a prerequisite is missing, but never in CI: there it is a failure."""
+    if not condition:
+        if IN_CI:
+            pytest.fail(f"CI must run this test, but: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def complaints_csv() -> Path:
+    need(COMPLAINTS_CSV.exists(), f"{COMPLAINTS_CSV} not present (shared data)")
+    return COMPLAINTS_CSV

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.brands import Watchlist, WatchlistError
+from pipeline.mention import parse
+from pipeline.settings import Settings
+from tests.factories import mention_bytes
+
+WATCH = Watchlist.from_dict({"brand": [
+    {"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"], "keywords": ["acme widget"]},
+    {"name": "Globex", "handles": ["GlobexCares"], "keywords": ["globex"]},
+]})
+
+
+def match(text: str, **kw: object) -> dict[str, tuple[bool, tuple[str, ...]]]:
+    m = parse(mention_bytes(text=text, **kw))
+    return {b.brand: (b.addressed, b.via) for b in WATCH.match(m)}
+
+
+def test_handle_means_addressed() -> None:
+    assert match("@acmecustserv broken again") == {"Acme": (True, ("@acmecustserv",))}
+
+
+def test_hashtag_and_keyword_mean_about() -> None:
+    assert match("my #ACME thing") == {"Acme": (False, ("#ACME",))}
+    assert match("another Acme  Widget died") == {"Acme": (False, ("keyword 'Acme  Widget'",))}
+
+
+def test_reply_to_brand_account_is_addressed() -> None:
+    got = match("this still doesn't work", kind="reply", parent_id="1", in_reply_to_handle="AcmeCustServ")
+    assert got == {"Acme": (True, ("reply to @AcmeCustServ",))}
+
+
+def test_addressed_wins_when_both_and_several_brands_match() -> None:
+    got = match("#Acme @AcmeCustServ and globex both failed me")
+    assert got["Acme"][0] is True and got["Globex"] == (False, ("keyword 'globex'",))
+
+
+def test_no_partial_words_or_emails() -> None:
+    assert match("acmewidgetry and foo@AcmeCustServ.com and #Acmes") == {}
+
+
+def test_watchlist_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(WatchlistError, match="no handles"):
+        Watchlist.from_dict({"brand": [{"name": "X"}]})
+    with pytest.raises(WatchlistError, match="listed twice"):
+        Watchlist.from_dict({"brand": [{"name": "X", "handles": ["a"]}, {"name": "X", "handles": ["b"]}]})
+    bad = tmp_path / "w.toml"
+    bad.write_text("[[brand]\n")
+    with pytest.raises(WatchlistError, match="cannot read"):
+        Watchlist.load(bad)
+
+
+def test_default_watchlist_loads() -> None:
+    assert len(Watchlist.load(Settings().watchlist).brands) >= 4

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pipeline.brands import Watchlist
+from pipeline.classification.model import Verdict
+from pipeline.escalation import Policy
+from pipeline.flow import Incoming, ingest, track
+from pipeline.reach import CascadeTracker
+from tests.factories import mention_bytes
+
+WATCH = Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"]}]})
+NOW = datetime(2026, 11, 22, 15, tzinfo=UTC)
+
+
+class FakeModel:
+    """Complaint probability 0.9 when the text says 'broken', else 0.1."""
+
+    version = "fake-1"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Verdict]:
+        self.calls.append(list(texts))
+        return [Verdict(0.9 if "broken" in t else 0.1, 3) for t in texts]
+
+
+def msg(value: bytes, offset: int = 0) -> Incoming:
+    return Incoming(value, b"k", "mentions", 0, offset)
+
+
+def test_ingest_routes_every_message_somewhere() -> None:
+    model = FakeModel()
+    batch = [
+        msg(mention_bytes(id="r", text="@AcmeCustServ broken again"), 0),
+        msg(b"{oops", 1),
+        msg(mention_bytes(id="u", text="nice sunset"), 2),
+        msg(mention_bytes(id="p", kind="repost", parent_id="r", text=""), 3),
+        msg(mention_bytes(id="q", kind="reply", parent_id="r", text="mine is broken too"), 4),
+    ]
+    out = ingest(batch, WATCH, model, NOW)
+    assert [cm.mention.id for cm in out.forward] == ["r", "p", "q"]
+    assert out.unmatched == 1
+    (dead_msg, letter), = out.dead
+    assert dead_msg.value == b"{oops" and letter.source_offset == 1 and "not valid JSON" in letter.reason
+    assert model.calls == [["@AcmeCustServ broken again", "mine is broken too"]], "one batch, no reposts"
+    repost = out.forward[1]
+    assert repost.complaint_probability is None and repost.cascade_key == "twitter:r"
+
+
+def test_track_emits_open_once_then_nothing_for_redelivery() -> None:
+    model = FakeModel()
+    out = ingest([msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000}))],
+                 WATCH, model, NOW)
+    tracker = CascadeTracker({}, {}, {})
+    events = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
+    assert [e["data"]["action"] for e in events] == ["open"]
+    assert track(out.forward[0], tracker, Policy(), NOW, "urn:t") == []
