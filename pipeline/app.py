@@ -62,8 +62,10 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         datadir=str(s.data_dir),
         # Tables hold cascades for days; the in-memory store rebuilds from the changelog.
         table_cleanup_interval=300.0,
-        broker_commit_every=100,
-        broker_commit_interval=1.0,
+        # Faust's own commits could fire halfway through an event, between its escalation
+        # and its table update; commit_offsets() below commits only between events.
+        broker_commit_every=1_000_000_000,
+        broker_commit_interval=1_000_000.0,
         # Faust's default 300 ms linger adds to every escalation's latency for no gain here.
         producer_linger=0.005,
         # A classification batch runs in an executor, yet be generous: a rebalance storm
@@ -80,7 +82,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         "classified": app.topic(s.topic_classified, partitions=s.partitions, internal=True, **raw),
         "escalations": app.topic(s.topic_escalations, partitions=s.partitions, **raw),
     }
-    table_kw: dict[str, Any] = {"partitions": s.partitions, "key_type": str, "value_type": Any}
+    # No value_type: values are plain JSON; a typing construct there breaks changelog recovery.
+    table_kw: dict[str, Any] = {"partitions": s.partitions, "key_type": str}
     tracker = CascadeTracker(
         cascades=app.Table("cascades", default=None, help="cascade key -> CascadeState", **table_kw),
         participants=app.Table("participants", default=None, help="cascade|author -> True", **table_kw),
@@ -107,34 +110,81 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             ]
             metrics.BATCH_SIZE.observe(len(batch))
             result = await loop.run_in_executor(executor, ingest_timed, batch)
+            # Sent outside the Kafka transaction, and awaited before the batch is acked:
+            # faust-streaming ties a transaction to the *destination* partition number,
+            # so a re-keyed send could commit apart from (or long after) its source
+            # offset. At-least-once here is safe: track() drops redelivered posts.
+            producer = app.producer
+            pending = []
             for msg, letter in result.dead:
                 metrics.MENTIONS.labels("dead_letter").inc()
                 metrics.DEAD_LETTERS.labels(letter.reason.split(":")[0].split(" ")[0][:40]).inc()
                 log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
-                await topics["dead_letter"].send(key=msg.key, value=msg.value or b"", headers=letter.headers())
+                pending.append(await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None,
+                                                   None, letter.headers()))
             metrics.MENTIONS.labels("unmatched").inc(result.unmatched)
             for cm in result.forward:
                 metrics.MENTIONS.labels("accepted").inc()
-                await topics["classified"].send(key=cm.cascade_key.encode(), value=cm.to_json())
+                pending.append(await producer.send(s.topic_classified, cm.cascade_key.encode(),
+                                                   cm.to_json(), None, None, None))
+            await asyncio.gather(*pending)
             classified = sum(1 for cm in result.forward if cm.complaint_probability is not None)
             metrics.CLASSIFIED.inc(classified)
 
+    # Held from the moment track() takes an event until it is acked, and by each commit:
+    # a commit (under exactly_once, a Kafka transaction per partition) then always holds
+    # an event's table changes, its escalations and its offset together, or none of them.
+    commit_lock = asyncio.Lock()
+
+    @app.timer(s.commit_interval_seconds, name="commit")
+    async def commit_offsets() -> None:
+        async with commit_lock:
+            await app.producer.buffer.flush()
+            await app.consumer.commit()
+
     @app.agent(topics["classified"], name="track")
     async def track(stream: StreamT[bytes]) -> None:
-        async for value in stream:
-            cm = ClassifiedMention.from_json(value)
-            now = datetime.now(UTC)
-            metrics.MENTION_AGE.observe(max(0.0, (now - cm.mention.created_at).total_seconds()))
-            if tracker.posts.get(cm.mention.key) is not None:
-                metrics.DUPLICATES.inc()
-                continue
-            for ev in flow.track(cm, tracker, policy, now, source):
-                data = ev["data"]
-                metrics.ESCALATIONS.labels(data["severity"], data["action"]).inc()
-                await topics["escalations"].send(
-                    key=data["dedup_key"].encode(),
-                    value=encode(ev),
-                    headers=[("content-type", b"application/cloudevents+json")],
-                )
+        manual = stream.noack()
+        async for event in manual.events():
+            async with commit_lock:
+                await track_one(event)
+                # Table writes are buffered: push them into the open transaction first.
+                await app.producer.buffer.flush()
+                await manual.ack(event)
+
+    async def track_one(event: Any) -> None:
+        cm = ClassifiedMention.from_json(event.value)
+        now = datetime.now(UTC)
+        metrics.MENTION_AGE.observe(max(0.0, (now - cm.mention.created_at).total_seconds()))
+        if tracker.posts.get(cm.mention.key) is not None:
+            metrics.DUPLICATES.inc()
+            return
+        for ev in flow.track(cm, tracker, policy, now, source):
+            data = ev["data"]
+            metrics.ESCALATIONS.labels(data["severity"], data["action"]).inc()
+            log.info("escalation %s %s %s (from %s[%d]@%d)", data["action"], data["severity"],
+                     data["dedup_key"], event.message.topic, event.message.partition, event.message.offset)
+            await send_in_transaction_of(
+                event, s.topic_escalations, data["dedup_key"].encode(), encode(ev),
+                [("content-type", b"application/cloudevents+json")],
+            )
+
+    async def send_in_transaction_of(
+        event: Any, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send as part of the transaction that will commit ``event``'s offset.
+
+        Under exactly_once, faust-streaming keeps one transaction per source partition but
+        sends a plain ``topic.send`` transactionally only to topics the app consumes, so an
+        escalation would otherwise commit apart from the table update that records it.
+        """
+        if not app.in_transaction:
+            await app.producer.send(topic, key, value, None, None, headers)
+            return
+        tp = event.message.tp
+        transactional_id = f"{app.conf.id}-{app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+        await app.consumer.transactions.producer.send(
+            topic, key, value, None, None, headers, transactional_id=transactional_id
+        )
 
     return Flashpoint(settings=s, app=app, topics=topics, model=model, watchlist=watchlist)

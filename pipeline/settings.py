@@ -63,6 +63,10 @@ class Settings:
     batch_window_seconds: float = _doc(
         "Longest wait to fill a batch before classifying what has arrived.", default=0.1
     )
+    commit_interval_seconds: float = _doc(
+        "How often offsets (and, exactly-once, transactions) commit: the floor of escalation latency.",
+        default=0.2,
+    )
     max_pending_per_cascade: int = _doc(
         "Cascade events counted before the root arrives are kept up to this many.", default=10_000
     )

@@ -1,0 +1,155 @@
+"""A real Apache Kafka (deploy/kafka.sh) and a real worker process for broker tests.
+
+Set FLASHPOINT_TEST_BOOTSTRAP_SERVERS to use a running cluster; otherwise a single
+KRaft node is started on 127.0.0.1:39092 for the session and stopped after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from pipeline.kafka_admin import ensure_topics
+from pipeline.settings import Settings
+from tests.conftest import REPO, need
+
+pytestmark = pytest.mark.broker
+KAFKA_PORT = 39092
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("FLASHPOINT_TEST_BOOTSTRAP_SERVERS")
+    if given:
+        yield given
+        return
+    need(shutil.which("java") is not None and shutil.which("mvn") is not None,
+         "java and mvn are needed to run Kafka from Maven Central jars")
+    env = {**os.environ, "KAFKA_PORT": str(KAFKA_PORT),
+           "KAFKA_STATE_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    script = str(REPO / "deploy" / "kafka.sh")
+    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=600)
+    assert started.returncode == 0, f"kafka.sh start failed:\n{started.stdout}\n{started.stderr}"
+    try:
+        yield f"127.0.0.1:{KAFKA_PORT}"
+    finally:
+        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> None:
+        # Integrators create the input topic before producing (flashpoint topics);
+        # without it the first producer would race the worker to auto-create it.
+        asyncio.run(ensure_topics(self.settings))
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=self.env,
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.settings.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return str(r.read().decode())
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-6000:]
+
+
+@pytest.fixture
+def worker(kafka: str, tmp_path: Path) -> Iterator[Worker]:
+    run = f"t{uuid.uuid4().hex[:8]}"
+    s = Settings(
+        bootstrap_servers=kafka, app_id=f"flashpoint-{run}",
+        topic_mentions=f"{run}.mentions", topic_dead_letter=f"{run}.mentions.dead-letter",
+        topic_classified=f"{run}.mentions.classified", topic_escalations=f"{run}.escalations",
+        partitions=4, metrics_port=free_port(), data_dir=tmp_path / "data", device="cpu",
+        rebalance_timeout_seconds=10.0,
+        processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
+    )
+    env = dict(os.environ)
+    for var, _d, _doc in Settings.describe():
+        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
+    w = Worker(settings=s, log=tmp_path / "worker.log", env=env)
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await p.start()
+    try:
+        for v in values:
+            await p.send(topic, v, key=str(uuid.uuid4()).encode())
+        await p.flush()
+    finally:
+        await p.stop()
+
+
+async def collect(bootstrap: str, topic: str, until: int, timeout: float, worker: Worker | None = None,
+                  settle: float = 0.0) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    """Committed messages of ``topic`` from the start, until ``until`` arrived (then
+    ``settle`` seconds more, to catch extras) or ``timeout``."""
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                         auto_offset_reset="earliest", isolation_level="read_committed")
+    await c.start()
+    got: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            if worker is not None and worker.proc is not None and worker.proc.poll() is not None:
+                raise AssertionError(f"worker exited {worker.proc.returncode}:\n{worker.tail()}")
+            for msgs in (await c.getmany(timeout_ms=500)).values():
+                got += [(m.key, m.value, list(m.headers or ())) for m in msgs]
+            if len(got) >= until and settle_until is None:
+                settle_until = time.monotonic() + settle
+            if settle_until is not None and time.monotonic() >= settle_until:
+                break
+    finally:
+        await c.stop()
+    return got
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]

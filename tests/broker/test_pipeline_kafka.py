@@ -1,0 +1,138 @@
+"""The real worker against a real Apache Kafka: mentions in, escalations and dead letters out."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.escalation import LEVELS
+from pipeline.records import DeadLetter
+from tests.broker.conftest import Worker, collect, produce
+from tests.factories import at, mention_bytes
+
+pytestmark = pytest.mark.broker
+
+ROOT_TEXT = "@AcmeCustServ my widget has been broken for 5 days, disgusting! Nobody answers the phone."
+
+
+def viral_cascade(root_id: str, followers: list[int], start: float = 0.0) -> list[bytes]:
+    return [
+        mention_bytes(id=f"{root_id}-rp{i}", kind="repost", parent_id=root_id, root_id=root_id, text="",
+                      created_at=at(start + i), author={"id": f"{root_id}-fan{i}", "followers": f})
+        for i, f in enumerate(followers)
+    ]
+
+
+def root(root_id: str) -> bytes:
+    return mention_bytes(id=root_id, text=ROOT_TEXT, created_at=at(0),
+                         author={"id": f"{root_id}-alice", "handle": "alice", "followers": 1_200})
+
+
+BAD = {
+    b"{definitely not json": "not valid JSON",
+    mention_bytes(id="bad1", kind="repost", text=""): "parent_id is required for a repost",
+    mention_bytes(id="bad2", author={"followers": -3}): "author.followers: must be >= 0",
+    mention_bytes(id="bad3", kind="meme"): "kind: 'meme' is not one of",
+    mention_bytes(id="bad4", text="x" * 10_001): "text: longer than 10000 characters",
+    mention_bytes(id="bad5", created_at="2026-13-45T99:00:00Z"): "created_at:",
+}
+
+
+def escalations_of(raw: list[tuple[Any, bytes | None, Any]]) -> list[dict[str, Any]]:
+    return [orjson.loads(v or b"{}") for _, v, _ in raw]
+
+
+def assert_clean_sequence(events: list[dict[str, Any]]) -> None:
+    by_key: dict[str, list[tuple[str, str]]] = {}
+    for e in events:
+        d = e["data"]
+        by_key.setdefault(d["dedup_key"], []).append((d["action"], d["severity"]))
+    for key, seq in by_key.items():
+        assert seq[0][0] == "open" and all(a == "upgrade" for a, _ in seq[1:]), (key, seq)
+        levels = [LEVELS.index(s) for _, s in seq]
+        assert levels == sorted(set(levels)), f"{key}: severities must strictly rise, got {seq}"
+
+
+def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
+    s = worker.settings
+    worker.start()
+    cascade = [root("r1")] + viral_cascade("r1", [3_000] * 10 + [200_000, 800_000])
+    praise = mention_bytes(id="p1", text="Huge thanks @AcmeCustServ for the quick replacement, brilliant!",
+                           author={"followers": 900_000})
+    unmatched = mention_bytes(id="u1", text="Lovely sunset tonight", author={"followers": 50_000})
+    stream = cascade[:1] + list(BAD) + cascade[1:] + [praise, unmatched, cascade[0], cascade[3]]
+
+    async def go() -> tuple[list[Any], list[Any]]:
+        # One key: the integrator's order is kept, so the cascade rises level by level.
+        from aiokafka import AIOKafkaProducer
+        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        await p.start()
+        try:
+            for v in stream:
+                await p.send(s.topic_mentions, v, key=b"integrator-1")
+            await p.flush()
+        finally:
+            await p.stop()
+        esc, dead = await asyncio.gather(
+            collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=180, worker=worker, settle=5),
+            collect(s.bootstrap_servers, s.topic_dead_letter, until=len(BAD), timeout=180, worker=worker),
+        )
+        return esc, dead
+
+    esc_raw, dead = asyncio.run(go())
+    events = escalations_of(esc_raw)
+    assert [(e["data"]["action"], e["data"]["severity"]) for e in events] == [
+        ("open", "info"), ("upgrade", "warning"), ("upgrade", "error"), ("upgrade", "critical")
+    ], worker.tail()
+    last = events[-1]["data"]
+    assert last["brand"] == "Acme" and last["addressed"] is True
+    assert last["root_post"]["id"] == "r1" and last["root_post"]["author_handle"] == "alice"
+    assert last["reach"]["potential"] == 1_200 + 10 * 3_000 + 200_000 + 800_000
+    assert last["participants"] == 13 and last["reach"]["reposts"] == 12
+    assert all(k == e["data"]["dedup_key"].encode() for (k, _, _), e in zip(esc_raw, events, strict=True))
+
+    assert len(dead) == len(BAD)
+    for key, value, headers in dead:
+        assert value in BAD, "dead letters carry the original bytes unchanged"
+        letter = DeadLetter.from_headers(headers)
+        assert BAD[value] in letter.reason
+        assert letter.source_topic == s.topic_mentions and letter.source_offset >= 0
+        assert key == b"integrator-1"
+
+    metrics = worker.metrics()
+    assert re.search(r'flashpoint_mentions_total\{outcome="dead_letter"\} 6\.0', metrics)
+    assert re.search(r'flashpoint_mentions_total\{outcome="unmatched"\} 1\.0', metrics)
+    assert re.search(r"flashpoint_duplicate_mentions_total 2\.0", metrics), "root and one repost redelivered"
+    assert worker.stop() == 0, "SIGTERM stops the worker cleanly"
+
+
+def test_kill_and_restart_mid_stream_yields_no_duplicate_escalations(worker: Worker) -> None:
+    s = worker.settings
+    worker.start()
+    first = [root("k1")] + viral_cascade("k1", [3_000] * 8)            # info, then warning
+    rest = viral_cascade("k1", [200_000, 800_000], start=100)          # error, then critical
+
+    async def phase1() -> list[Any]:
+        await produce(s.bootstrap_servers, s.topic_mentions, first)
+        return await collect(s.bootstrap_servers, s.topic_escalations, until=1, timeout=180, worker=worker)
+
+    seen = asyncio.run(phase1())
+    assert seen, worker.tail()
+    worker.kill()  # SIGKILL: no chance to commit or flush anything
+    rest = [mention_bytes(id=f"k1-late{i}", kind="repost", parent_id="k1", root_id="k1", text="",
+                          created_at=at(200 + i), author={"id": f"k1-late{i}", "followers": f})
+            for i, f in enumerate([200_000, 800_000])]
+    asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, first + rest))  # the integrator resends too
+    worker.start()
+    events = escalations_of(asyncio.run(
+        collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=240, worker=worker, settle=10)))
+    pairs = Counter((e["data"]["dedup_key"], e["data"]["severity"]) for e in events)
+    assert all(n == 1 for n in pairs.values()), f"duplicates: {pairs}\n{worker.tail()}"
+    assert_clean_sequence(events)
+    assert events[-1]["data"]["severity"] == "critical"
+    assert events[-1]["data"]["reach"]["potential"] == 1_200 + 8 * 3_000 + 1_000_000

@@ -1,0 +1,59 @@
+"""The shipped complaint model, loaded as the worker loads it (no network)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.classification import ComplaintModel
+from pipeline.classification.model import pick_device
+from pipeline.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def model() -> ComplaintModel:
+    return ComplaintModel.load(Settings().model_dir, "cpu")
+
+
+def test_complaints_score_above_praise_and_questions(model: ComplaintModel) -> None:
+    complaints = [
+        "@AcmeCustServ my widget has been broken for 5 days, disgusting!",
+        "@NorthwindAir cancelled my flight and lost my luggage. Worst airline ever.",
+        "Been on hold with @UmbrellaBank for 2 hours, still no refund. Useless.",
+    ]
+    others = [
+        "Huge thanks @NorthwindAir crew for finding my bag, amazing service!",
+        "@GlobexCares what time does the store open on Sunday?",
+        "Beautiful sunset over the bay tonight",
+    ]
+    verdicts = model.predict(complaints + others)
+    probs = [v.complaint_probability for v in verdicts]
+    assert min(probs[:3]) > 0.6 > max(probs[3:]), probs
+    assert all(1 <= v.severity <= 4 for v in verdicts)
+
+
+def test_batching_does_not_change_verdicts(model: ComplaintModel) -> None:
+    texts = ["short", "a much longer text about a broken widget that keeps failing " * 3, "@x ok"]
+    together = model.predict(texts, batch_size=3)
+    alone = [model.predict([t])[0] for t in texts]
+    for a, b in zip(together, alone, strict=True):
+        assert a.complaint_probability == pytest.approx(b.complaint_probability, abs=1e-5)
+
+
+def test_pipeline_stages_compose(model: ComplaintModel) -> None:
+    with torch.inference_mode():
+        out = model.postprocess(model.forward(model.preprocess(["a", "b"])))
+    assert len(out) == 2
+
+
+def test_empty_batch(model: ComplaintModel) -> None:
+    assert model.predict([]) == []
+
+
+def test_missing_artifact_says_how_to_train(tmp_path: object) -> None:
+    with pytest.raises(FileNotFoundError, match="flashpoint model train"):
+        ComplaintModel.load(tmp_path, "cpu")  # type: ignore[arg-type]
+
+
+def test_auto_device_matches_hardware() -> None:
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

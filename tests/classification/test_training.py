@@ -1,0 +1,36 @@
+"""Training on the shared data (skips where ../shared/data is absent; runs in CI)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.classification import ComplaintModel
+from pipeline.classification.training import ece, evaluate, fit_temperature, load_csv, train
+
+
+def test_ece_of_perfect_and_overconfident_predictions() -> None:
+    labels = np.array([0, 1, 0, 1])
+    assert ece(labels.astype(float), labels) == 0.0
+    assert ece(np.array([1.0, 1.0, 1.0, 1.0]), labels) == 0.5
+
+
+def test_temperature_undoes_a_known_scaling() -> None:
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 2, 20_000)
+    labels = (rng.random(20_000) < 1 / (1 + np.exp(-true_logits))).astype(float)
+    assert abs(fit_temperature(true_logits * 2.0, labels) - 2.0) < 0.15
+
+
+def test_train_writes_artifact_and_card_that_load(complaints_csv: Path, tmp_path: Path) -> None:
+    # A 3-fold run on the full file: the real code path, quicker than the 10-fold one.
+    config = train(complaints_csv, tmp_path, folds=3, device="cpu")
+    assert {"head.safetensors", "config.json", "MODEL_CARD.md"} <= {p.name for p in tmp_path.iterdir()}
+    cv = config["cross_validation"]
+    assert 0.7 < cv["macro_f1_mean"] <= 1.0
+    assert json.loads((tmp_path / "config.json").read_text())["version"] == config["version"]
+    model = ComplaintModel.load(tmp_path, "cpu")
+    report = evaluate(model, load_csv(complaints_csv))
+    assert report["macro_f1"] > 0.75 and set(report["per_class"]) == {"not_complaint", "complaint"}
