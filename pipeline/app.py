@@ -15,9 +15,10 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.streams import Stream
 from faust.types import StreamT
 
 from pipeline import flow, metrics
@@ -74,8 +75,7 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         broker_heartbeat_interval=3.0,
         broker_rebalance_timeout=s.rebalance_timeout_seconds,
     )
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-                           "value_serializer": "raw"}
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     topics = {
         "mentions": app.topic(s.topic_mentions, partitions=s.partitions, **raw),
         "dead_letter": app.topic(s.topic_dead_letter, partitions=s.partitions, **raw),
@@ -101,13 +101,12 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             return flow.ingest(batch, watchlist, model, datetime.now(UTC))
 
     @app.agent(topics["mentions"], name="ingest")
-    async def ingest(stream: StreamT[bytes]) -> None:
+    async def ingest(source: StreamT[bytes]) -> None:
+        # StreamT's stubs lack take_events and noack, which the concrete Stream has.
+        stream = cast(Stream[bytes], source)
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(s.batch_size, within=s.batch_window_seconds):
-            batch = [
-                Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset)
-                for e in events
-            ]
+            batch = [Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset) for e in events]
             metrics.BATCH_SIZE.observe(len(batch))
             result = await loop.run_in_executor(executor, ingest_timed, batch)
             # Sent outside the Kafka transaction, and awaited before the batch is acked:
@@ -120,13 +119,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
                 metrics.MENTIONS.labels("dead_letter").inc()
                 metrics.DEAD_LETTERS.labels(letter.reason.split(":")[0].split(" ")[0][:40]).inc()
                 log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
-                pending.append(await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None,
-                                                   None, letter.headers()))
+                pending.append(
+                    await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None, None, letter.headers())
+                )
             metrics.MENTIONS.labels("unmatched").inc(result.unmatched)
             for cm in result.forward:
                 metrics.MENTIONS.labels("accepted").inc()
-                pending.append(await producer.send(s.topic_classified, cm.cascade_key.encode(),
-                                                   cm.to_json(), None, None, None))
+                pending.append(
+                    await producer.send(s.topic_classified, cm.cascade_key.encode(), cm.to_json(), None, None, None)
+                )
             await asyncio.gather(*pending)
             classified = sum(1 for cm in result.forward if cm.complaint_probability is not None)
             metrics.CLASSIFIED.inc(classified)
@@ -136,14 +137,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
     # an event's table changes, its escalations and its offset together, or none of them.
     commit_lock = asyncio.Lock()
 
-    @app.timer(s.commit_interval_seconds, name="commit")
+    @app.timer(s.commit_interval_seconds, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
         async with commit_lock:
             await app.producer.buffer.flush()
             await app.consumer.commit()
 
     @app.agent(topics["classified"], name="track")
-    async def track(stream: StreamT[bytes]) -> None:
+    async def track(source: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], source)
         manual = stream.noack()
         async for event in manual.events():
             async with commit_lock:
@@ -162,10 +164,20 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         for ev in flow.track(cm, tracker, policy, now, source):
             data = ev["data"]
             metrics.ESCALATIONS.labels(data["severity"], data["action"]).inc()
-            log.info("escalation %s %s %s (from %s[%d]@%d)", data["action"], data["severity"],
-                     data["dedup_key"], event.message.topic, event.message.partition, event.message.offset)
+            log.info(
+                "escalation %s %s %s (from %s[%d]@%d)",
+                data["action"],
+                data["severity"],
+                data["dedup_key"],
+                event.message.topic,
+                event.message.partition,
+                event.message.offset,
+            )
             await send_in_transaction_of(
-                event, s.topic_escalations, data["dedup_key"].encode(), encode(ev),
+                event,
+                s.topic_escalations,
+                data["dedup_key"].encode(),
+                encode(ev),
                 [("content-type", b"application/cloudevents+json")],
             )
 

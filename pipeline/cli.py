@@ -1,18 +1,19 @@
 """The ``flashpoint`` command.
 
-    flashpoint demo [--bootstrap-servers HOST:PORT] [--duration S] [--speed X]
-    flashpoint worker                 run the stream worker (settings from FLASHPOINT_*)
-    flashpoint escalations            print escalations (and dead letters) as they arrive
-    flashpoint produce FILE.jsonl     send mentions, one JSON object per line
-    flashpoint topics                 create Flashpoint's topics where missing
-    flashpoint model train|evaluate   the complaint model
-    flashpoint config                 every setting, its variable and default
+flashpoint demo [--bootstrap-servers HOST:PORT] [--duration S] [--speed X]
+flashpoint worker                 run the stream worker (settings from FLASHPOINT_*)
+flashpoint escalations            print escalations (and dead letters) as they arrive
+flashpoint produce FILE.jsonl     send mentions, one JSON object per line
+flashpoint topics                 create Flashpoint's topics where missing
+flashpoint model train|evaluate   the complaint model
+flashpoint config                 every setting, its variable and default
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -79,11 +80,16 @@ def cmd_escalations(args: argparse.Namespace) -> int:
     s = _settings(args)
     topics = [s.topic_escalations] + ([s.topic_dead_letter] if args.dead_letters else [])
     stop = asyncio.Event()
-    try:
-        asyncio.run(follow(s.bootstrap_servers, topics, print_message(s.topic_escalations), stop,
-                           from_beginning=args.from_beginning))
-    except KeyboardInterrupt:
-        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            follow(
+                s.bootstrap_servers,
+                topics,
+                print_message(s.topic_escalations),
+                stop,
+                from_beginning=args.from_beginning,
+            )
+        )
     return 0
 
 
@@ -190,7 +196,8 @@ def parser() -> argparse.ArgumentParser:
     prod.add_argument("file", type=Path)
     prod.set_defaults(func=cmd_produce)
 
-    with_servers(sub.add_parser("topics", help="create Flashpoint's topics where missing")).set_defaults(func=cmd_topics)
+    topics = with_servers(sub.add_parser("topics", help="create Flashpoint's topics where missing"))
+    topics.set_defaults(func=cmd_topics)
 
     model = sub.add_parser("model", help="train or evaluate the complaint model")
     msub = model.add_subparsers(dest="model_command", required=True)

@@ -88,9 +88,7 @@ def decide(state: CascadeState, policy: Policy) -> list[Decision]:
             )
         if level >= 0 and state.complaining_responses >= policy.pile_on_replies and level < 3:
             level += 1
-            reasons.append(
-                f"{state.complaining_responses} replies or quotes are complaints too: a pile-on."
-            )
+            reasons.append(f"{state.complaining_responses} replies or quotes are complaints too: a pile-on.")
         if level >= 0 and state.complaint_severity == 4 and match.addressed and level < 3:
             level += 1
             reasons.append("The complaint blames the brand outright (severity: blame).")
@@ -151,9 +149,7 @@ def event(
             "created_at": root.created_at,
         },
         "complaint_probability": round(state.complaint_probability or 0.0, 4),
-        "complaint_severity": (
-            {"level": sev, "label": SEVERITY_LABELS[sev - 1]} if sev and 1 <= sev <= 4 else None
-        ),
+        "complaint_severity": ({"level": sev, "label": SEVERITY_LABELS[sev - 1]} if sev and 1 <= sev <= 4 else None),
         "reach": {
             "potential": state.potential_reach,
             "root_author_followers": root.author_followers,

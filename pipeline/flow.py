@@ -55,9 +55,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
         try:
             mention = parse(msg.value)
         except InvalidMention as exc:
-            result.dead.append(
-                (msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now))
-            )
+            result.dead.append((msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now)))
             continue
         brands = watchlist.match(mention)
         # A response naming no brand may still belong to a watched cascade: its root decides.

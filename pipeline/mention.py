@@ -45,9 +45,7 @@ def parse(raw: bytes | None) -> Mention:
     except orjson.JSONDecodeError as exc:
         raise InvalidMention(f"not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise InvalidMention(
-            f"expected a JSON object (mention schema v1), got a JSON {type(doc).__name__}"
-        )
+        raise InvalidMention(f"expected a JSON object (mention schema v1), got a JSON {type(doc).__name__}")
     errors = sorted(_validator().iter_errors(doc), key=_error_rank)
     if errors:
         raise InvalidMention(_describe(errors[0]))

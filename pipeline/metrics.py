@@ -49,6 +49,4 @@ CASCADE_EVENTS = Counter(
     "Mentions folded into cascades, by kind.",
     ["kind"],
 )
-MODEL_INFO = Gauge(
-    "flashpoint_model_info", "The complaint model in use (value 1).", ["version", "device"]
-)
+MODEL_INFO = Gauge("flashpoint_model_info", "The complaint model in use (value 1).", ["version", "device"])

@@ -30,7 +30,7 @@ def format_escalation(event: dict[str, Any]) -> str:
         f"complaint {d['complaint_probability']:.0%}"
         + (f", {d['complaint_severity']['label']}" if d.get("complaint_severity") else "")
     )
-    lines = [head, f"    \"{text}\"", f"    {figures}"]
+    lines = [head, f'    "{text}"', f"    {figures}"]
     lines += [f"    - {r}" for r in d["reasons"]]
     lines.append(f"    {root['url'] or ''}  key={d['dedup_key']}")
     return "\n".join(lines)

@@ -178,9 +178,7 @@ class ClassifiedMention:
         d = orjson.loads(raw)
         return cls(
             mention=Mention.from_dict(d["mention"]),
-            brands=tuple(
-                BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d["brands"]
-            ),
+            brands=tuple(BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d["brands"]),
             complaint_probability=d["complaint_probability"],
             complaint_severity=d["complaint_severity"],
             model_version=d["model_version"],

@@ -25,9 +25,7 @@ def _doc(text: str, **kwargs: Any) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    bootstrap_servers: str = _doc(
-        "Kafka bootstrap servers, comma separated.", default="127.0.0.1:9092"
-    )
+    bootstrap_servers: str = _doc("Kafka bootstrap servers, comma separated.", default="127.0.0.1:9092")
     app_id: str = _doc(
         "Faust application id: the consumer group and the prefix of internal topics.",
         default="flashpoint",
@@ -40,29 +38,21 @@ class Settings:
         "Internal: valid, brand-matched, classified mentions keyed by cascade.",
         default="mentions.classified",
     )
-    topic_escalations: str = _doc(
-        "CloudEvents escalations for ops teams.", default="escalations"
-    )
+    topic_escalations: str = _doc("CloudEvents escalations for ops teams.", default="escalations")
     partitions: int = _doc(
         "Partitions of the topics Flashpoint creates; the most workers that share the load.",
         default=4,
     )
     replication_factor: int = _doc("Replication factor of created topics.", default=1)
-    processing_guarantee: str = _doc(
-        "exactly_once (Kafka transactions) or at_least_once.", default="exactly_once"
-    )
-    watchlist: Path = _doc(
-        "TOML file of watched brands.", default=PACKAGE_DIR / "demo" / "watchlist.toml"
-    )
+    processing_guarantee: str = _doc("exactly_once (Kafka transactions) or at_least_once.", default="exactly_once")
+    watchlist: Path = _doc("TOML file of watched brands.", default=PACKAGE_DIR / "demo" / "watchlist.toml")
     model_dir: Path = _doc(
         "Directory of the trained complaint head and its model card.",
         default=REPO_DIR / "models" / "complaint",
     )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
     batch_size: int = _doc("Most mentions classified in one batch.", default=64)
-    batch_window_seconds: float = _doc(
-        "Longest wait to fill a batch before classifying what has arrived.", default=0.1
-    )
+    batch_window_seconds: float = _doc("Longest wait to fill a batch before classifying what has arrived.", default=0.1)
     commit_interval_seconds: float = _doc(
         "How often offsets (and, exactly-once, transactions) commit: the floor of escalation latency.",
         default=0.2,
@@ -85,20 +75,14 @@ class Settings:
         "A complaint from an author with this many followers is at least a warning.",
         default=100_000,
     )
-    pile_on_replies: int = _doc(
-        "Complaining replies and quotes that raise a cascade one severity level.", default=3
-    )
+    pile_on_replies: int = _doc("Complaining replies and quotes that raise a cascade one severity level.", default=3)
     rebalance_timeout_seconds: float = _doc(
         "How long a consumer-group rebalance may take; short for the embedded demo broker.",
         default=60.0,
     )
-    metrics_port: int = _doc(
-        "Port of the Prometheus /metrics endpoint (0 turns it off).", default=9108
-    )
+    metrics_port: int = _doc("Port of the Prometheus /metrics endpoint (0 turns it off).", default=9108)
     web_port: int = _doc("Port of Faust's own web server (0 turns it off).", default=0)
-    data_dir: Path = _doc(
-        "Worker state directory (table caches).", default=Path(".flashpoint-data")
-    )
+    data_dir: Path = _doc("Worker state directory (table caches).", default=Path(".flashpoint-data"))
     log_level: str = _doc("Log level: debug, info, warning, error.", default="info")
 
     @classmethod

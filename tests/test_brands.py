@@ -9,10 +9,14 @@ from pipeline.mention import parse
 from pipeline.settings import Settings
 from tests.factories import mention_bytes
 
-WATCH = Watchlist.from_dict({"brand": [
-    {"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"], "keywords": ["acme widget"]},
-    {"name": "Globex", "handles": ["GlobexCares"], "keywords": ["globex"]},
-]})
+WATCH = Watchlist.from_dict(
+    {
+        "brand": [
+            {"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"], "keywords": ["acme widget"]},
+            {"name": "Globex", "handles": ["GlobexCares"], "keywords": ["globex"]},
+        ]
+    }
+)
 
 
 def match(text: str, **kw: object) -> dict[str, tuple[bool, tuple[str, ...]]]:

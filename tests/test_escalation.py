@@ -8,23 +8,35 @@ from pipeline.reach import CascadeTracker
 from pipeline.records import BrandMatch
 from tests.factories import at, classified
 
-POLICY = Policy(min_complaint_probability=0.6, reach_thresholds=(1_000, 10_000, 100_000, 1_000_000),
-                about_reach_factor=5.0, influencer_followers=100_000, pile_on_replies=3)
+POLICY = Policy(
+    min_complaint_probability=0.6,
+    reach_thresholds=(1_000, 10_000, 100_000, 1_000_000),
+    about_reach_factor=5.0,
+    influencer_followers=100_000,
+    pile_on_replies=3,
+)
 ADDRESSED = (BrandMatch("Acme", True, ("@AcmeCustServ",)),)
 ABOUT = (BrandMatch("Acme", False, ("#Acme",)),)
 
 
-def cascade(followers: int, probability: float = 0.9, brands: tuple[BrandMatch, ...] = ADDRESSED,
-            severity: int = 2) -> Any:
+def cascade(
+    followers: int, probability: float = 0.9, brands: tuple[BrandMatch, ...] = ADDRESSED, severity: int = 2
+) -> Any:
     t = CascadeTracker({}, {}, {})
-    state = t.apply(classified(id="r", probability=probability, severity=severity, brands=brands,
-                               author={"followers": followers}))
+    state = t.apply(
+        classified(id="r", probability=probability, severity=severity, brands=brands, author={"followers": followers})
+    )
     return t, state
 
 
 def test_levels_follow_reach_thresholds() -> None:
-    for followers, level in [(999, None), (1_000, "info"), (10_000, "warning"), (150_000, "error"),
-                             (1_000_000, "critical")]:
+    for followers, level in [
+        (999, None),
+        (1_000, "info"),
+        (10_000, "warning"),
+        (150_000, "error"),
+        (1_000_000, "critical"),
+    ]:
         _, s = cascade(followers)
         got = decide(s, POLICY)
         if level is None:
@@ -70,9 +82,10 @@ def test_one_open_then_upgrades_only_when_severity_rises() -> None:
 
 def test_event_is_a_cloudevent_with_everything_ops_needs() -> None:
     t, s = cascade(20_000)
-    s = t.apply(classified(id="x", kind="repost", parent_id="r", root_id="r", created_at=at(1800),
-                           author={"followers": 500}))
-    (d, action), = transitions(s, decide(s, POLICY))
+    s = t.apply(
+        classified(id="x", kind="repost", parent_id="r", root_id="r", created_at=at(1800), author={"followers": 500})
+    )
+    ((d, action),) = transitions(s, decide(s, POLICY))
     ev = event(s, d, action, now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="urn:test")
     assert ev["specversion"] == "1.0" and ev["type"] == "dev.flashpoint.escalation.v1"
     data = ev["data"]

@@ -43,7 +43,7 @@ def test_ingest_routes_every_message_somewhere() -> None:
     out = ingest(batch, WATCH, model, NOW)
     assert [cm.mention.id for cm in out.forward] == ["r", "p", "q"]
     assert out.unmatched == 1
-    (dead_msg, letter), = out.dead
+    ((dead_msg, letter),) = out.dead
     assert dead_msg.value == b"{oops" and letter.source_offset == 1 and "not valid JSON" in letter.reason
     assert model.calls == [["@AcmeCustServ broken again", "mine is broken too"]], "one batch, no reposts"
     repost = out.forward[1]
@@ -52,8 +52,9 @@ def test_ingest_routes_every_message_somewhere() -> None:
 
 def test_track_emits_open_once_then_nothing_for_redelivery() -> None:
     model = FakeModel()
-    out = ingest([msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000}))],
-                 WATCH, model, NOW)
+    out = ingest(
+        [msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000}))], WATCH, model, NOW
+    )
     tracker = CascadeTracker({}, {}, {})
     events = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
     assert [e["data"]["action"] for e in events] == ["open"]

@@ -9,8 +9,9 @@ from tests.factories import mention_bytes, mention_doc
 
 
 def test_valid_mention_parses_with_all_fields() -> None:
-    m = parse(mention_bytes(id="1862", kind="reply", parent_id="1", root_id="0",
-                            author={"handle": "@alice", "followers": 5}))
+    m = parse(
+        mention_bytes(id="1862", kind="reply", parent_id="1", root_id="0", author={"handle": "@alice", "followers": 5})
+    )
     assert (m.id, m.kind, m.parent_id, m.root_id) == ("1862", "reply", "1", "0")
     assert m.author.handle == "alice"
     assert m.created_at.tzinfo is not None

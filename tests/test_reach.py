@@ -16,8 +16,11 @@ def test_reach_counts_each_distinct_participant_once() -> None:
     t.apply(classified(id="r", author={"id": "alice", "followers": 1000}))
     t.apply(classified(id="1", kind="repost", parent_id="r", root_id="r", author={"id": "bob", "followers": 50}))
     t.apply(classified(id="2", kind="repost", parent_id="r", root_id="r", author={"id": "bob", "followers": 50}))
-    s = t.apply(classified(id="3", kind="reply", parent_id="r", root_id="r", text="me too",
-                           author={"id": "alice", "followers": 1000}))
+    s = t.apply(
+        classified(
+            id="3", kind="reply", parent_id="r", root_id="r", text="me too", author={"id": "alice", "followers": 1000}
+        )
+    )
     assert s is not None
     assert (s.potential_reach, s.participants, s.reposts, s.replies) == (1050, 2, 2, 1)
 

@@ -8,8 +8,14 @@ from pipeline.settings import Settings
 
 
 def test_reads_only_the_given_environment() -> None:
-    s = Settings.from_env({"FLASHPOINT_PARTITIONS": "12", "FLASHPOINT_WATCHLIST": "/x.toml",
-                           "FLASHPOINT_MIN_COMPLAINT_PROBABILITY": "0.7", "OTHER": "1"})
+    s = Settings.from_env(
+        {
+            "FLASHPOINT_PARTITIONS": "12",
+            "FLASHPOINT_WATCHLIST": "/x.toml",
+            "FLASHPOINT_MIN_COMPLAINT_PROBABILITY": "0.7",
+            "OTHER": "1",
+        }
+    )
     assert (s.partitions, s.watchlist, s.min_complaint_probability) == (12, Path("/x.toml"), 0.7)
 
 
@@ -19,12 +25,15 @@ def test_overrides_win_and_none_is_ignored() -> None:
     assert Settings.from_env({}, bootstrap_servers=None).bootstrap_servers == "127.0.0.1:9092"
 
 
-@pytest.mark.parametrize("env", [
-    {"FLASHPOINT_PARTITIONS": "many"},
-    {"FLASHPOINT_PROCESSING_GUARANTEE": "maybe"},
-    {"FLASHPOINT_REACH_WARNING": "1"},
-    {"FLASHPOINT_DEVICE": "tpu"},
-])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"FLASHPOINT_PARTITIONS": "many"},
+        {"FLASHPOINT_PROCESSING_GUARANTEE": "maybe"},
+        {"FLASHPOINT_REACH_WARNING": "1"},
+        {"FLASHPOINT_DEVICE": "tpu"},
+    ],
+)
 def test_bad_values_are_rejected_with_the_variable_named(env: dict[str, str]) -> None:
     with pytest.raises(ValueError) as exc:
         Settings.from_env(env)

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file
@@ -60,14 +60,14 @@ class Encoder:
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
-        batch = self.tokenizer(
+        batch: BatchEncoding = self.tokenizer(
             [normalise(t) for t in texts],
             padding=True,
             truncation=True,
             max_length=self.max_length,
             return_tensors="pt",
         )
-        return batch.to(self.device)
+        return cast(BatchEncoding, batch.to(self.device))
 
     def forward(self, batch: BatchEncoding) -> torch.Tensor:
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
@@ -77,10 +77,7 @@ class Encoder:
 
     @torch.inference_mode()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        parts = [
-            self.forward(self.preprocess(texts[i : i + batch_size]))
-            for i in range(0, len(texts), batch_size)
-        ]
+        parts = [self.forward(self.preprocess(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
         return torch.cat(parts) if parts else torch.empty(0, EMBEDDING_DIM)
 
 

@@ -10,6 +10,7 @@ the complaints predicts severity. Needs scikit-learn (the ``train`` extra).
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import platform
@@ -53,9 +54,7 @@ def load_csv(path: Path, text_column: str = "text", label_column: str = "label")
         raise ValueError(f"{path}: {label_column} must be 0 or 1")
     # A few rows have no severity annotation: -1, left out of severity training.
     severities = (
-        np.array([int(r["severity"]) if r["severity"].strip() else -1 for r in rows])
-        if "severity" in rows[0]
-        else None
+        np.array([int(r["severity"]) if r["severity"].strip() else -1 for r in rows]) if "severity" in rows[0] else None
     )
     return Dataset(
         texts=[r[text_column] for r in rows],
@@ -69,7 +68,7 @@ def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error of P(complaint), equal-width bins."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         in_bin = (probs > lo) & (probs <= hi) if lo > 0 else (probs >= lo) & (probs <= hi)
         if in_bin.any():
             total += in_bin.mean() * abs(probs[in_bin].mean() - labels[in_bin].mean())
@@ -82,12 +81,16 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, threshold: floa
     pred = (probs >= threshold).astype(int)
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=[0, 1], zero_division=0)
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "accuracy": round(float(accuracy_score(labels, pred)), 4),
         "macro_f1": round(float(f1_score(labels, pred, average="macro", zero_division=0)), 4),
         "per_class": {
-            name: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                   "f1": round(float(f[i]), 4), "support": int(s[i])}
+            name: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
             for i, name in enumerate(("not_complaint", "complaint"))
         },
         "ece": round(ece(probs, labels), 4),
@@ -172,8 +175,9 @@ def cross_validate(x: np.ndarray, data: Dataset, folds: int = 10, seed: int = 13
     return result
 
 
-def train(data_csv: Path, out_dir: Path, folds: int = 10, seed: int = 13, device: str = "auto",
-          max_length: int = 128) -> dict[str, Any]:
+def train(
+    data_csv: Path, out_dir: Path, folds: int = 10, seed: int = 13, device: str = "auto", max_length: int = 128
+) -> dict[str, Any]:
     data = load_csv(data_csv)
     if data.severities is None:
         raise ValueError(f"{data_csv}: training needs a severity column (0..4)")
@@ -223,8 +227,9 @@ def evaluate(model: ComplaintModel, data: Dataset) -> dict[str, Any]:
     return report
 
 
-def cross_validate_csv(data_csv: Path, folds: int, device: str = "auto", text_column: str = "text",
-                       label_column: str = "label") -> dict[str, Any]:
+def cross_validate_csv(
+    data_csv: Path, folds: int, device: str = "auto", text_column: str = "text", label_column: str = "label"
+) -> dict[str, Any]:
     data = load_csv(data_csv, text_column, label_column)
     encoder = Encoder(pick_device(device))
     x = encoder.embed(data.texts).float().cpu().numpy()
@@ -234,7 +239,8 @@ def cross_validate_csv(data_csv: Path, folds: int, device: str = "auto", text_co
 def model_card(config: dict[str, Any]) -> str:
     cv = config["cross_validation"]
     oof = cv["out_of_fold"]
-    return f"""# Complaint model card: {config['version']}
+    complaint = oof["per_class"]["complaint"]
+    return f"""# Complaint model card: {config["version"]}
 
 ## What it does
 Given a social-media post, gives the probability that it is a **complaint** (the
@@ -244,29 +250,29 @@ product; definition of Preotiuc-Pietro et al., ACL 2019), and the complaint's
 reproach, 2 disapproval, 3 accusation, 4 blame. Flashpoint escalates on both.
 
 ## Architecture
-- Encoder: {config['encoder']}; 22.7M parameters; mean pooling, L2-normalised;
+- Encoder: {config["encoder"]}; 22.7M parameters; mean pooling, L2-normalised;
   inputs normalised first (handles -> @user, links -> http, HTML entities decoded);
-  at most {config['max_length']} tokens.
-- Complaint head: logistic regression (class-balanced, L2 strength C={config['c']}
-  chosen by 5-fold search), probability calibrated by temperature T={config['temperature']}.
+  at most {config["max_length"]} tokens.
+- Complaint head: logistic regression (class-balanced, L2 strength C={config["c"]}
+  chosen by 5-fold search), probability calibrated by temperature T={config["temperature"]}.
 - Severity head: 4-way logistic regression fitted on the complaints only.
 - Files: `head.safetensors` (heads, 5 x 384 weights), `config.json` (this card's figures).
 
 ## Training data
-`{config['trained_on']}`, {config['rows']} English tweets to and about customer-service
+`{config["trained_on"]}`, {config["rows"]} English tweets to and about customer-service
 accounts in nine domains plus random tweets (Preotiuc-Pietro, Gaman & Aletras, ACL 2019;
 severity from the X-CI annotation, Singh et al., ACL 2023). Read from
 `../shared/data/complaints/`; never committed.
 
-## Evaluation (stratified {cv['folds']}-fold cross-validation, seed {cv['seed']})
+## Evaluation (stratified {cv["folds"]}-fold cross-validation, seed {cv["seed"]})
 | measure | value |
 |---|---|
-| macro-F1, all rows | {cv['macro_f1_mean']} ± {cv['macro_f1_std']} |
-| macro-F1, nine brand domains only | {cv['brand_domains_macro_f1_mean']} ± {cv['brand_domains_macro_f1_std']} |
-| out-of-fold accuracy | {oof['accuracy']} |
-| complaint precision / recall | {oof['per_class']['complaint']['precision']} / {oof['per_class']['complaint']['recall']} |
-| ECE before / after temperature | {cv['ece_uncalibrated']} / {cv['ece_calibrated']} |
-| severity macro-F1 (complaints, 4 classes) | {cv.get('severity_macro_f1_mean')} ± {cv.get('severity_macro_f1_std')} |
+| macro-F1, all rows | {cv["macro_f1_mean"]} ± {cv["macro_f1_std"]} |
+| macro-F1, nine brand domains only | {cv["brand_domains_macro_f1_mean"]} ± {cv["brand_domains_macro_f1_std"]} |
+| out-of-fold accuracy | {oof["accuracy"]} |
+| complaint precision / recall | {complaint["precision"]} / {complaint["recall"]} |
+| ECE before / after temperature | {cv["ece_uncalibrated"]} / {cv["ece_calibrated"]} |
+| severity macro-F1 (complaints, 4 classes) | {cv.get("severity_macro_f1_mean")} ± {cv.get("severity_macro_f1_std")} |
 
 The L2 strength is chosen inside each outer fold (nested), so these figures are not
 tuned on their own test folds. The temperature is fitted on the out-of-fold logits,

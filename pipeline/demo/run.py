@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaProducer
 from pipeline.demo.embedded import EmbeddedBroker, _die_with_parent
 from pipeline.demo.stream import script
 from pipeline.kafka_admin import ensure_topics, wait_for_broker
-from pipeline.ops import format_dead_letter, format_escalation, follow
+from pipeline.ops import follow, format_dead_letter, format_escalation
 from pipeline.settings import Settings
 
 
@@ -69,7 +69,7 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
         s = demo_settings(base, bootstrap, embedded=broker is not None)
         asyncio.run(_prepare(s))
         log_path = s.data_dir / "worker.log"
-        log = open(log_path, "wb")
+        log = open(log_path, "wb")  # noqa: SIM115 - the worker child writes to it until stopped
         worker = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],
             env=settings_env(s),
@@ -77,12 +77,13 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
-        print(f"worker pid {worker.pid} (log: {log_path}); replaying the demo stream at {speed:g}x\n",
-              flush=True)
+        print(f"worker pid {worker.pid} (log: {log_path}); replaying the demo stream at {speed:g}x\n", flush=True)
         remaining = None if duration is None else max(1.0, duration - (time.monotonic() - started))
         counts = asyncio.run(_replay_and_print(s, speed, remaining, worker))
-        print(f"\nescalations: {counts['escalations']}, dead letters: {counts['dead']}, "
-              f"mentions sent: {counts['sent']}", flush=True)
+        print(
+            f"\nescalations: {counts['escalations']}, dead letters: {counts['dead']}, mentions sent: {counts['sent']}",
+            flush=True,
+        )
         return 0
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
@@ -115,8 +116,7 @@ async def _replay_and_print(
 
     async def replay() -> None:
         # Idempotence off: the embedded broker rejects idempotent producers.
-        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all",
-                                    enable_idempotence=False)
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=False)
         await producer.start()
         try:
             items = script(datetime.now(UTC))
@@ -134,13 +134,12 @@ async def _replay_and_print(
     async def watchdog() -> None:
         while worker.poll() is None:
             await asyncio.sleep(0.5)
-        print(f"worker exited with code {worker.returncode}; see {s.data_dir / 'worker.log'}",
-              file=sys.stderr, flush=True)
+        print(
+            f"worker exited with code {worker.returncode}; see {s.data_dir / 'worker.log'}", file=sys.stderr, flush=True
+        )
         stop.set()
 
-    follower = asyncio.create_task(
-        follow(s.bootstrap_servers, [s.topic_escalations, s.topic_dead_letter], show, stop)
-    )
+    follower = asyncio.create_task(follow(s.bootstrap_servers, [s.topic_escalations, s.topic_dead_letter], show, stop))
     tasks = [asyncio.create_task(replay()), asyncio.create_task(watchdog())]
     try:
         if duration is None:

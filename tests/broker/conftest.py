@@ -37,10 +37,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if given:
         yield given
         return
-    need(shutil.which("java") is not None and shutil.which("mvn") is not None,
-         "java and mvn are needed to run Kafka from Maven Central jars")
-    env = {**os.environ, "KAFKA_PORT": str(KAFKA_PORT),
-           "KAFKA_STATE_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    need(
+        shutil.which("java") is not None and shutil.which("mvn") is not None,
+        "java and mvn are needed to run Kafka from Maven Central jars",
+    )
+    env = {**os.environ, "KAFKA_PORT": str(KAFKA_PORT), "KAFKA_STATE_DIR": str(tmp_path_factory.mktemp("kafka"))}
     script = str(REPO / "deploy" / "kafka.sh")
     started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=600)
     assert started.returncode == 0, f"kafka.sh start failed:\n{started.stdout}\n{started.stderr}"
@@ -67,8 +68,12 @@ class Worker:
         # Integrators create the input topic before producing (flashpoint topics);
         # without it the first producer would race the worker to auto-create it.
         asyncio.run(ensure_topics(self.settings))
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=self.env,
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=self.env,
+            stdout=open(self.log, "ab"),  # noqa: SIM115 - the child owns it
+            stderr=subprocess.STDOUT,
+        )
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -98,10 +103,16 @@ class Worker:
 def worker(kafka: str, tmp_path: Path) -> Iterator[Worker]:
     run = f"t{uuid.uuid4().hex[:8]}"
     s = Settings(
-        bootstrap_servers=kafka, app_id=f"flashpoint-{run}",
-        topic_mentions=f"{run}.mentions", topic_dead_letter=f"{run}.mentions.dead-letter",
-        topic_classified=f"{run}.mentions.classified", topic_escalations=f"{run}.escalations",
-        partitions=4, metrics_port=free_port(), data_dir=tmp_path / "data", device="cpu",
+        bootstrap_servers=kafka,
+        app_id=f"flashpoint-{run}",
+        topic_mentions=f"{run}.mentions",
+        topic_dead_letter=f"{run}.mentions.dead-letter",
+        topic_classified=f"{run}.mentions.classified",
+        topic_escalations=f"{run}.escalations",
+        partitions=4,
+        metrics_port=free_port(),
+        data_dir=tmp_path / "data",
+        device="cpu",
         rebalance_timeout_seconds=10.0,
         processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
     )
@@ -126,12 +137,18 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await p.stop()
 
 
-async def collect(bootstrap: str, topic: str, until: int, timeout: float, worker: Worker | None = None,
-                  settle: float = 0.0) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+async def collect(
+    bootstrap: str, topic: str, until: int, timeout: float, worker: Worker | None = None, settle: float = 0.0
+) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
     """Committed messages of ``topic`` from the start, until ``until`` arrived (then
     ``settle`` seconds more, to catch extras) or ``timeout``."""
-    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                         auto_offset_reset="earliest", isolation_level="read_committed")
+    c = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
     await c.start()
     got: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
     deadline = time.monotonic() + timeout

@@ -22,15 +22,26 @@ ROOT_TEXT = "@AcmeCustServ my widget has been broken for 5 days, disgusting! Nob
 
 def viral_cascade(root_id: str, followers: list[int], start: float = 0.0) -> list[bytes]:
     return [
-        mention_bytes(id=f"{root_id}-rp{i}", kind="repost", parent_id=root_id, root_id=root_id, text="",
-                      created_at=at(start + i), author={"id": f"{root_id}-fan{i}", "followers": f})
+        mention_bytes(
+            id=f"{root_id}-rp{i}",
+            kind="repost",
+            parent_id=root_id,
+            root_id=root_id,
+            text="",
+            created_at=at(start + i),
+            author={"id": f"{root_id}-fan{i}", "followers": f},
+        )
         for i, f in enumerate(followers)
     ]
 
 
 def root(root_id: str) -> bytes:
-    return mention_bytes(id=root_id, text=ROOT_TEXT, created_at=at(0),
-                         author={"id": f"{root_id}-alice", "handle": "alice", "followers": 1_200})
+    return mention_bytes(
+        id=root_id,
+        text=ROOT_TEXT,
+        created_at=at(0),
+        author={"id": f"{root_id}-alice", "handle": "alice", "followers": 1_200},
+    )
 
 
 BAD = {
@@ -61,15 +72,17 @@ def assert_clean_sequence(events: list[dict[str, Any]]) -> None:
 def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
     s = worker.settings
     worker.start()
-    cascade = [root("r1")] + viral_cascade("r1", [3_000] * 10 + [200_000, 800_000])
-    praise = mention_bytes(id="p1", text="Huge thanks @AcmeCustServ for the quick replacement, brilliant!",
-                           author={"followers": 900_000})
+    cascade = [root("r1"), *viral_cascade("r1", [3000] * 10 + [200000, 800000])]
+    praise = mention_bytes(
+        id="p1", text="Huge thanks @AcmeCustServ for the quick replacement, brilliant!", author={"followers": 900_000}
+    )
     unmatched = mention_bytes(id="u1", text="Lovely sunset tonight", author={"followers": 50_000})
     stream = cascade[:1] + list(BAD) + cascade[1:] + [praise, unmatched, cascade[0], cascade[3]]
 
     async def go() -> tuple[list[Any], list[Any]]:
         # One key: the integrator's order is kept, so the cascade rises level by level.
         from aiokafka import AIOKafkaProducer
+
         p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
         await p.start()
         try:
@@ -87,7 +100,10 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
     esc_raw, dead = asyncio.run(go())
     events = escalations_of(esc_raw)
     assert [(e["data"]["action"], e["data"]["severity"]) for e in events] == [
-        ("open", "info"), ("upgrade", "warning"), ("upgrade", "error"), ("upgrade", "critical")
+        ("open", "info"),
+        ("upgrade", "warning"),
+        ("upgrade", "error"),
+        ("upgrade", "critical"),
     ], worker.tail()
     last = events[-1]["data"]
     assert last["brand"] == "Acme" and last["addressed"] is True
@@ -114,8 +130,7 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
 def test_kill_and_restart_mid_stream_yields_no_duplicate_escalations(worker: Worker) -> None:
     s = worker.settings
     worker.start()
-    first = [root("k1")] + viral_cascade("k1", [3_000] * 8)            # info, then warning
-    rest = viral_cascade("k1", [200_000, 800_000], start=100)          # error, then critical
+    first = [root("k1"), *viral_cascade("k1", [3_000] * 8)]  # info, then warning
 
     async def phase1() -> list[Any]:
         await produce(s.bootstrap_servers, s.topic_mentions, first)
@@ -124,13 +139,24 @@ def test_kill_and_restart_mid_stream_yields_no_duplicate_escalations(worker: Wor
     seen = asyncio.run(phase1())
     assert seen, worker.tail()
     worker.kill()  # SIGKILL: no chance to commit or flush anything
-    rest = [mention_bytes(id=f"k1-late{i}", kind="repost", parent_id="k1", root_id="k1", text="",
-                          created_at=at(200 + i), author={"id": f"k1-late{i}", "followers": f})
-            for i, f in enumerate([200_000, 800_000])]
+    # Two more reposts: error, then critical.
+    rest = [
+        mention_bytes(
+            id=f"k1-late{i}",
+            kind="repost",
+            parent_id="k1",
+            root_id="k1",
+            text="",
+            created_at=at(200 + i),
+            author={"id": f"k1-late{i}", "followers": f},
+        )
+        for i, f in enumerate([200_000, 800_000])
+    ]
     asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, first + rest))  # the integrator resends too
     worker.start()
-    events = escalations_of(asyncio.run(
-        collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=240, worker=worker, settle=10)))
+    events = escalations_of(
+        asyncio.run(collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=240, worker=worker, settle=10))
+    )
     pairs = Counter((e["data"]["dedup_key"], e["data"]["severity"]) for e in events)
     assert all(n == 1 for n in pairs.values()), f"duplicates: {pairs}\n{worker.tail()}"
     assert_clean_sequence(events)
