@@ -1,0 +1,36 @@
+"""``flashpoint demo`` end to end on its embedded broker, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import pytest
+
+
+def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "demo", "--duration", "45", "--speed", "200"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert "embedded broker (tansu)" in text
+    assert re.search(r"\[CRITICAL\] UPGRADE Acme: @alice", text), text
+    assert re.search(r"OPEN +Acme: @alice", text)
+    assert re.search(r"OPEN +Northwind Air: @travel_with_tess", text), "the influencer escalates"
+    assert "grateful_dad" not in text, "praise never escalates"
+    assert text.count("[DEAD LETTER]") == 3
+    assert "parent_id is required for a repost" in text
+    opens = re.findall(r"OPEN +(.+?): @", text)
+    assert len(opens) == len(set(opens)), "one open per cascade"
+
+    worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
