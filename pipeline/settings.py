@@ -58,7 +58,7 @@ class Settings:
         default=0.2,
     )
     max_pending_per_cascade: int = _doc(
-        "Cascade events counted before the root arrives are kept up to this many.", default=10_000
+        "Events of a cascade folded in before its root arrives, at most; later ones are only counted.", default=10_000
     )
     min_complaint_probability: float = _doc(
         "A root post below this complaint probability never escalates.", default=0.6

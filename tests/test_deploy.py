@@ -15,7 +15,10 @@ def compose_config() -> dict:  # type: ignore[type-arg]
     need(shutil.which("docker-compose") is not None, "docker-compose (Debian package) not installed")
     out = subprocess.run(
         ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config"],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)  # type: ignore[no-any-return]
@@ -45,11 +48,13 @@ def _ignored(path: str, patterns: list[str]) -> bool:
 
 def test_dockerfile_copies_only_what_the_context_keeps() -> None:
     patterns = [
-        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
     copies = [
-        line.split()[1] for line in (REPO / "deploy" / "Dockerfile").read_text().splitlines()
+        line.split()[1]
+        for line in (REPO / "deploy" / "Dockerfile").read_text().splitlines()
         if line.startswith("COPY ")
     ]
     assert copies, "the Dockerfile copies something"

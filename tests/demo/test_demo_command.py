@@ -14,7 +14,10 @@ import pytest
 def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "pipeline", "demo", "--duration", "45", "--speed", "200"],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout

@@ -1,0 +1,35 @@
+"""The README documents what the code does: settings table, schema example, commands."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import jsonschema
+
+from pipeline.mention import parse, schema
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text()
+
+
+def test_configuration_table_is_the_settings_object() -> None:
+    table = subprocess.run(
+        [sys.executable, "-m", "pipeline", "config", "--markdown"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert table in README, "regenerate the README table with: flashpoint config --markdown"
+
+
+def test_input_example_is_valid() -> None:
+    block = re.search(r"```json\n(\{\"id\": \"1862\".*?)\n```", README, re.S)
+    assert block is not None
+    doc = json.loads(block.group(1))
+    jsonschema.validate(doc, schema())
+    assert parse(block.group(1).encode()).kind == "reply"
+
+
+def test_readme_names_the_test_command_that_ci_runs() -> None:
+    assert "bash deploy/test.sh" in README
+    assert "deploy/test.sh" in (REPO / ".ci" / "run").read_text()
