@@ -56,7 +56,15 @@ def settings_env(s: Settings) -> dict[str, str]:
     return env
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(base: Settings, bootstrap: str | None, duration: float | None, speed: float) -> int:
+    # Ctrl-C and SIGTERM both stop everything in order (worker, then broker), even when
+    # started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     broker = None
     worker: subprocess.Popen[bytes] | None = None
     started = time.monotonic()
@@ -76,6 +84,8 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
+            # Its own session: Ctrl-C reaches the demo, which then stops the worker cleanly.
+            start_new_session=True,
         )
         print(f"worker pid {worker.pid} (log: {log_path}); replaying the demo stream at {speed:g}x\n", flush=True)
         remaining = None if duration is None else max(1.0, duration - (time.monotonic() - started))

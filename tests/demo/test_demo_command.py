@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +32,32 @@ def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() ->
     opens = re.findall(r"OPEN +(.+?): @", text)
     assert len(opens) == len(set(opens)), "one open per cascade"
 
+    worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "demo", "--speed", "200"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("[INFO") or line.startswith("[ERROR") or line.startswith("[WARNING"):
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    text = "".join(seen) + rest
+    assert proc.returncode == 130, text
+    assert "stopping" in text
     worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
     with pytest.raises(ProcessLookupError):
         os.kill(worker_pid, 0)
