@@ -199,4 +199,11 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             topic, key, value, None, None, headers, transactional_id=transactional_id
         )
 
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else kwargs.get("assigned", set())
+        for name in (s.topic_mentions, s.topic_classified):
+            metrics.ASSIGNED_PARTITIONS.labels(name).set(sum(1 for tp in assigned if tp.topic == name))
+
+    app.on_partitions_assigned.connect(on_assigned)
+
     return Flashpoint(settings=s, app=app, topics=topics, model=model, watchlist=watchlist)

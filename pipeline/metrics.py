@@ -50,3 +50,8 @@ CASCADE_EVENTS = Counter(
     ["kind"],
 )
 MODEL_INFO = Gauge("flashpoint_model_info", "The complaint model in use (value 1).", ["version", "device"])
+ASSIGNED_PARTITIONS = Gauge(
+    "flashpoint_assigned_partitions",
+    "Partitions of each Flashpoint topic this worker consumes now: its share of the load.",
+    ["topic"],
+)

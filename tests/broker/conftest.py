@@ -99,10 +99,17 @@ class Worker:
         return self.log.read_text(errors="replace")[-6000:]
 
 
+def make_worker(s: Settings, log: Path) -> Worker:
+    env = dict(os.environ)
+    for var, _d, _doc in Settings.describe():
+        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
+    return Worker(settings=s, log=log, env=env)
+
+
 @pytest.fixture
-def worker(kafka: str, tmp_path: Path) -> Iterator[Worker]:
+def settings(kafka: str, tmp_path: Path) -> Settings:
     run = f"t{uuid.uuid4().hex[:8]}"
-    s = Settings(
+    return Settings(
         bootstrap_servers=kafka,
         app_id=f"flashpoint-{run}",
         topic_mentions=f"{run}.mentions",
@@ -116,10 +123,11 @@ def worker(kafka: str, tmp_path: Path) -> Iterator[Worker]:
         rebalance_timeout_seconds=10.0,
         processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
     )
-    env = dict(os.environ)
-    for var, _d, _doc in Settings.describe():
-        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
-    w = Worker(settings=s, log=tmp_path / "worker.log", env=env)
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[Worker]:
+    w = make_worker(settings, tmp_path / "worker.log")
     try:
         yield w
     finally:

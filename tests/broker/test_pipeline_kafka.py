@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -12,7 +14,8 @@ import pytest
 
 from pipeline.escalation import LEVELS
 from pipeline.records import DeadLetter
-from tests.broker.conftest import Worker, collect, produce
+from pipeline.settings import Settings
+from tests.broker.conftest import Worker, collect, free_port, make_worker, produce
 from tests.factories import at, mention_bytes
 
 pytestmark = pytest.mark.broker
@@ -162,3 +165,70 @@ def test_kill_and_restart_mid_stream_yields_no_duplicate_escalations(worker: Wor
     assert_clean_sequence(events)
     assert events[-1]["data"]["severity"] == "critical"
     assert events[-1]["data"]["reach"]["potential"] == 1_200 + 8 * 3_000 + 1_000_000
+
+
+def assigned(w: Worker, topic: str) -> float:
+    try:
+        m = re.search(rf'flashpoint_assigned_partitions\{{topic="{re.escape(topic)}"\}} (\S+)', w.metrics())
+    except OSError:
+        return 0.0
+    return float(m.group(1)) if m else 0.0
+
+
+def wait_until_shared(workers: list[Worker], s: Settings, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shares = [assigned(w, s.topic_classified) for w in workers]
+        if all(shares) and sum(shares) == s.partitions:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"partitions never shared: {shares}\n" + "\n".join(w.tail() for w in workers))
+
+
+def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(settings: Settings, tmp_path: Path) -> None:
+    workers = [
+        make_worker(
+            settings.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}"), tmp_path / f"worker{i}.log"
+        )
+        for i in range(2)
+    ]
+    try:
+        for w in workers:
+            w.start()
+        wait_until_shared(workers, settings)
+        roots = [f"c{i}" for i in range(8)]
+        stream = []
+        for r in roots:
+            stream += [root(r), *viral_cascade(r, [25_000])]  # warning in the end (info first if in order)
+
+        async def go() -> list[Any]:
+            await produce(settings.bootstrap_servers, settings.topic_mentions, stream)
+            return await collect(
+                settings.bootstrap_servers,
+                settings.topic_escalations,
+                until=len(roots),
+                timeout=240,
+                worker=workers[0],
+                settle=10,
+            )
+
+        events = escalations_of(asyncio.run(go()))
+        # Random keys spread a cascade's mentions over input partitions, so a repost may
+        # overtake its root: then the cascade opens at warning directly.
+        final = {e["data"]["root_post"]["id"]: e["data"]["severity"] for e in events}
+        assert final == dict.fromkeys(roots, "warning"), f"{final}\n{workers[0].tail()}\n{workers[1].tail()}"
+        pairs = Counter((e["data"]["dedup_key"], e["data"]["severity"]) for e in events)
+        assert all(n == 1 for n in pairs.values()), pairs
+        assert_clean_sequence(events)
+        busy = [
+            float(m.group(1))
+            if (m := re.search(r'flashpoint_cascade_events_total\{kind="post"\} (\S+)', w.metrics()))
+            else 0.0
+            for w in workers
+        ]
+        assert all(n > 0 for n in busy), f"each worker tracked some cascades: {busy}"
+        # A rebalance may hand a partition over mid-stream; its aborted work is redone.
+        assert sum(busy) >= len(roots)
+    finally:
+        for w in workers:
+            w.stop()
