@@ -157,6 +157,47 @@ def cmd_model_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_model_predict(args: argparse.Namespace) -> int:
+    import csv
+
+    from pipeline.classification import ComplaintModel
+    from pipeline.classification.model import SEVERITY_LABELS
+
+    s = Settings.from_env()
+    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")  # noqa: SIM115
+    with source:
+        if args.file.endswith(".csv"):
+            texts = [row[args.text_column] for row in csv.DictReader(source)]
+        else:
+            texts = [line.rstrip("\n") for line in source if line.strip()]
+    model = ComplaintModel.load(s.model_dir, s.device)
+    for text, v in zip(texts, model.predict(texts, batch_size=s.batch_size), strict=True):
+        print(
+            json.dumps(
+                {
+                    "text": text,
+                    "complaint_probability": round(v.complaint_probability, 4),
+                    "severity": v.severity,
+                    "severity_label": SEVERITY_LABELS[v.severity - 1],
+                }
+            )
+        )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.classification import ComplaintModel
+    from pipeline.classification.bench import run, table
+
+    s = Settings.from_env()
+    model = ComplaintModel.load(s.model_dir, s.device)
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    result = run(model, sizes, seconds=args.seconds)
+    print(json.dumps(result, indent=2) if args.json else table(result))
+    print(f"machine: {result['machine']}", file=sys.stderr)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     rows = Settings.describe()
     if args.markdown:
@@ -212,6 +253,17 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--label-column", default="label")
     ev.add_argument("--cv", type=int, help="cross-validate with K folds instead of scoring the trained model")
     ev.set_defaults(func=cmd_model_evaluate)
+
+    pr = msub.add_parser("predict", help="complaint probability and severity for texts (lines or a CSV)")
+    pr.add_argument("file", nargs="?", default="-", help="a text file (one post per line), a .csv, or - for stdin")
+    pr.add_argument("--text-column", default="text")
+    pr.set_defaults(func=cmd_model_predict)
+
+    bench = sub.add_parser("bench", help="classification throughput: bare encoder vs deployed path, fp32 and int8")
+    bench.add_argument("--batch-sizes", default="1,8,32,64,128,256")
+    bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per cell")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
 
     cfg = sub.add_parser("config", help="list settings")
     cfg.add_argument("--markdown", action="store_true")

@@ -52,12 +52,19 @@ class Encoder:
     """Tokeniser + MiniLM + mean pooling + L2 normalisation (sentence-transformers'
     recipe for this checkpoint), batched."""
 
-    def __init__(self, device: torch.device, max_length: int = 128) -> None:
+    def __init__(self, device: torch.device, max_length: int = 128, weights: Path | None = None) -> None:
         path = encoder_path()
         self.device = device
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(device).eval()
+        model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        if weights is not None:
+            # A fine-tuned encoder ships as fp16 weights (half the size in git) over the packaged config.
+            state = {k: v.float() for k, v in load_file(str(weights)).items()}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or [k for k in missing if "position_ids" not in k]:
+                raise ValueError(f"{weights}: does not fit the MiniLM encoder ({missing[:3]}, {unexpected[:3]})")
+        self.model = model.to(device).eval()
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
         batch: BatchEncoding = self.tokenizer(
@@ -107,7 +114,12 @@ class ComplaintModel:
             )
         config = json.loads(config_file.read_text())
         heads = load_file(str(model_dir / "head.safetensors"))
-        encoder = Encoder(pick_device(device), max_length=int(config.get("max_length", 128)))
+        weights = model_dir / "encoder.safetensors"
+        encoder = Encoder(
+            pick_device(device),
+            max_length=int(config.get("max_length", 128)),
+            weights=weights if weights.exists() else None,
+        )
         return cls(encoder, heads, config)
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:

@@ -185,10 +185,27 @@ def wait_until_shared(workers: list[Worker], s: Settings, timeout: float = 120) 
     raise AssertionError(f"partitions never shared: {shares}\n" + "\n".join(w.tail() for w in workers))
 
 
-def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "guarantee",
+    [
+        "at_least_once",
+        pytest.param(
+            "exactly_once",
+            marks=pytest.mark.xfail(
+                reason="known: after a rebalance, faust-streaming 0.15.3 under exactly_once can leave the worker "
+                "that kept its partitions stalled (seen in about half the runs); tracked with reliability, issue 7",
+                strict=False,
+            ),
+        ),
+    ],
+)
+def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(
+    settings: Settings, tmp_path: Path, guarantee: str
+) -> None:
     workers = [
         make_worker(
-            settings.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}"), tmp_path / f"worker{i}.log"
+            settings.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}", processing_guarantee=guarantee),
+            tmp_path / f"worker{i}.log",
         )
         for i in range(2)
     ]
@@ -207,7 +224,7 @@ def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(settin
                 settings.bootstrap_servers,
                 settings.topic_escalations,
                 until=len(roots),
-                timeout=240,
+                timeout=90,
                 worker=workers[0],
                 settle=10,
             )
