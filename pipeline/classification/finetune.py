@@ -122,7 +122,7 @@ def train_fold(
             opt.step()
             sched.step()
             step += 1
-            running += float(loss)
+            running += float(loss.detach())
         log(
             f"epoch {epoch + 1}/{cfg.epochs}: loss {running / steps_per_epoch:.4f} ({time.perf_counter() - start:.0f}s)"
         )
