@@ -240,6 +240,21 @@ def model_card(config: dict[str, Any]) -> str:
     cv = config["cross_validation"]
     oof = cv["out_of_fold"]
     complaint = oof["per_class"]["complaint"]
+    if config.get("c") is None:
+        architecture = f"""- Encoder: {config['encoder']}; 22.7M parameters, fine-tuned end to end with a
+  complaint head, a 4-level severity head and a sentiment head (multi-task; the
+  sentiment head is used in training only); mean pooling, L2-normalised; inputs
+  normalised first (handles -> @user, links -> http, HTML entities decoded); at most
+  {config['max_length']} tokens. Probability calibrated by temperature T={config['temperature']}.
+- Files: `encoder.safetensors` (fp16 encoder), `head.safetensors`, `config.json`."""
+    else:
+        architecture = f"""- Encoder: {config['encoder']}; 22.7M parameters; mean pooling, L2-normalised;
+  inputs normalised first (handles -> @user, links -> http, HTML entities decoded);
+  at most {config['max_length']} tokens.
+- Complaint head: logistic regression (class-balanced, L2 strength C={config['c']}
+  chosen by 5-fold search), probability calibrated by temperature T={config['temperature']}.
+- Severity head: 4-way logistic regression fitted on the complaints only.
+- Files: `head.safetensors` (heads, 5 x 384 weights), `config.json` (this card's figures)."""
     return f"""# Complaint model card: {config["version"]}
 
 ## What it does
@@ -250,13 +265,7 @@ product; definition of Preotiuc-Pietro et al., ACL 2019), and the complaint's
 reproach, 2 disapproval, 3 accusation, 4 blame. Flashpoint escalates on both.
 
 ## Architecture
-- Encoder: {config["encoder"]}; 22.7M parameters; mean pooling, L2-normalised;
-  inputs normalised first (handles -> @user, links -> http, HTML entities decoded);
-  at most {config["max_length"]} tokens.
-- Complaint head: logistic regression (class-balanced, L2 strength C={config["c"]}
-  chosen by 5-fold search), probability calibrated by temperature T={config["temperature"]}.
-- Severity head: 4-way logistic regression fitted on the complaints only.
-- Files: `head.safetensors` (heads, 5 x 384 weights), `config.json` (this card's figures).
+{architecture}
 
 ## Training data
 `{config["trained_on"]}`, {config["rows"]} English tweets to and about customer-service
