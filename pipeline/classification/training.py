@@ -241,18 +241,18 @@ def model_card(config: dict[str, Any]) -> str:
     oof = cv["out_of_fold"]
     complaint = oof["per_class"]["complaint"]
     if config.get("c") is None:
-        architecture = f"""- Encoder: {config['encoder']}; 22.7M parameters, fine-tuned end to end with a
+        architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters, fine-tuned end to end with a
   complaint head, a 4-level severity head and a sentiment head (multi-task; the
   sentiment head is used in training only); mean pooling, L2-normalised; inputs
   normalised first (handles -> @user, links -> http, HTML entities decoded); at most
-  {config['max_length']} tokens. Probability calibrated by temperature T={config['temperature']}.
+  {config["max_length"]} tokens. Probability calibrated by temperature T={config["temperature"]}.
 - Files: `encoder.safetensors` (fp16 encoder), `head.safetensors`, `config.json`."""
     else:
-        architecture = f"""- Encoder: {config['encoder']}; 22.7M parameters; mean pooling, L2-normalised;
+        architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters; mean pooling, L2-normalised;
   inputs normalised first (handles -> @user, links -> http, HTML entities decoded);
-  at most {config['max_length']} tokens.
-- Complaint head: logistic regression (class-balanced, L2 strength C={config['c']}
-  chosen by 5-fold search), probability calibrated by temperature T={config['temperature']}.
+  at most {config["max_length"]} tokens.
+- Complaint head: logistic regression (class-balanced, L2 strength C={config["c"]}
+  chosen by 5-fold search), probability calibrated by temperature T={config["temperature"]}.
 - Severity head: 4-way logistic regression fitted on the complaints only.
 - Files: `head.safetensors` (heads, 5 x 384 weights), `config.json` (this card's figures)."""
     return f"""# Complaint model card: {config["version"]}
