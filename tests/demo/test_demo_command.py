@@ -12,6 +12,16 @@ import sys
 import pytest
 
 
+def assert_nothing_left_behind(demo_output: str) -> None:
+    """The worker process is gone and the embedded broker's port is closed."""
+    worker_pid = int(re.search(r"worker pid (\d+)", demo_output).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker_pid, 0)
+    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", demo_output).group(1))  # type: ignore[union-attr]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
 def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "pipeline", "demo", "--duration", "45", "--speed", "200"],
@@ -32,12 +42,7 @@ def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() ->
     opens = re.findall(r"OPEN +(.+?): @", text)
     assert len(opens) == len(set(opens)), "one open per cascade"
 
-    worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
-    with pytest.raises(ProcessLookupError):
-        os.kill(worker_pid, 0)
-    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert_nothing_left_behind(text)
 
 
 def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
@@ -58,9 +63,4 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
     text = "".join(seen) + rest
     assert proc.returncode == 130, text
     assert "stopping" in text
-    worker_pid = int(re.search(r"worker pid (\d+)", text).group(1))  # type: ignore[union-attr]
-    with pytest.raises(ProcessLookupError):
-        os.kill(worker_pid, 0)
-    port = int(re.search(r"on 127\.0\.0\.1:(\d+)", text).group(1))  # type: ignore[union-attr]
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert_nothing_left_behind(text)
