@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.classification.model import EMBEDDING_DIM, Encoder, pick_device
+from pipeline.classification.model import EMBEDDING_DIM, Encoder, mean_pool, pick_device
 from pipeline.classification.training import Dataset
 
 SENTIMENTS = {"negative": 0, "neutral": 1, "positive": 2}
@@ -51,9 +51,7 @@ class MultiTask(nn.Module):
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder_model(input_ids=input_ids, attention_mask=attention_mask)
-        mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)
-        pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return mean_pool(out.last_hidden_state, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # Heads see the same normalised embedding as at inference, scaled so a linear

@@ -15,7 +15,6 @@ import json
 import math
 import platform
 import statistics
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +96,7 @@ def classification_report(probs: np.ndarray, labels: np.ndarray, threshold: floa
     }
 
 
-def _fit_lr(x: np.ndarray, y: np.ndarray, c: float, multi: bool = False) -> Any:
+def _fit_lr(x: np.ndarray, y: np.ndarray, c: float) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x, y)
@@ -300,7 +299,3 @@ tracked separately.
 `flashpoint model train --data ../shared/data/complaints/complaints_train.csv`
 (Python {platform.python_version()}, CPU).
 """
-
-
-def predict_texts(model: ComplaintModel, texts: Sequence[str]) -> list[float]:
-    return [v.complaint_probability for v in model.predict(texts)]
