@@ -22,7 +22,12 @@ from torch import nn
 from pipeline.classification.model import EMBEDDING_DIM, Encoder, mean_pool, pick_device
 from pipeline.classification.training import Dataset
 
-SENTIMENTS = {"negative": 0, "neutral": 1, "positive": 2}
+# Auxiliary labels, learned alongside the complaint label and then dropped. Emotions
+# too rare to learn (disgust, surprise, fear: under 20 tweets together) join "other".
+AUXILIARY: dict[str, dict[str, int]] = {
+    "sentiment": {"negative": 0, "neutral": 1, "positive": 2},
+    "emotion": {"other": 0, "anger": 1, "sadness": 2, "joy": 3},
+}
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class FinetuneConfig:
     warmup: float = 0.1
     severity_weight: float = 0.5
     sentiment_weight: float = 0.3
+    emotion_weight: float = 0.3
     dropout: float = 0.1
     seed: int = 13
 
@@ -47,22 +53,26 @@ class MultiTask(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.complaint = nn.Linear(EMBEDDING_DIM, 1)
         self.severity = nn.Linear(EMBEDDING_DIM, 4)
-        self.sentiment = nn.Linear(EMBEDDING_DIM, 3)
+        self.aux = nn.ModuleDict(
+            {name: nn.Linear(EMBEDDING_DIM, len(set(v.values()))) for name, v in AUXILIARY.items()}
+        )
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder_model(input_ids=input_ids, attention_mask=attention_mask)
         return mean_pool(out.last_hidden_state, attention_mask)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         # Heads see the same normalised embedding as at inference, scaled so a linear
         # head can reach confident logits.
         e = self.drop(self.embed(input_ids, attention_mask)) * 10.0
-        return self.complaint(e).squeeze(-1), self.severity(e), self.sentiment(e)
+        return self.complaint(e).squeeze(-1), self.severity(e), {name: head(e) for name, head in self.aux.items()}
 
 
 def train_fold(
     data: Dataset,
-    sentiments: np.ndarray | None,
+    aux: dict[str, np.ndarray],
     train_idx: np.ndarray,
     cfg: FinetuneConfig,
     device: str = "auto",
@@ -99,7 +109,7 @@ def train_fold(
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             batch = encoder.preprocess([data.texts[j] for j in idx])
-            c_logit, s_logits, m_logits = model(batch["input_ids"], batch["attention_mask"])
+            c_logit, s_logits, aux_logits = model(batch["input_ids"], batch["attention_mask"])
             target = torch.tensor(y[idx], dtype=torch.float32, device=encoder.device)
             loss = bce(c_logit, target)
             if data.severities is not None:
@@ -108,12 +118,13 @@ def train_fold(
                 if has.any():
                     sev_t = torch.tensor(sev[has] - 1, device=encoder.device)
                     loss = loss + cfg.severity_weight * ce(s_logits[torch.tensor(has)], sev_t)
-            if sentiments is not None:
-                sent = sentiments[idx]
-                ok = sent >= 0
-                if ok.any():
-                    sent_t = torch.tensor(sent[ok], device=encoder.device)
-                    loss = loss + cfg.sentiment_weight * ce(m_logits[torch.tensor(ok)], sent_t)
+            for name, labels in aux.items():
+                lab = labels[idx]
+                ok = lab >= 0
+                weight = getattr(cfg, f"{name}_weight")
+                if weight > 0 and ok.any():
+                    lab_t = torch.tensor(lab[ok], device=encoder.device)
+                    loss = loss + weight * ce(aux_logits[name][torch.tensor(ok)], lab_t)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -126,6 +137,17 @@ def train_fold(
         )
     model.eval()
     return model, encoder
+
+
+def quantized_copy(model: MultiTask) -> MultiTask:
+    """The model with its encoder's Linear layers in int8, heads untouched (as deployed)."""
+    import copy
+
+    q = copy.deepcopy(model)
+    q.encoder_model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+        q.encoder_model, {nn.Linear}, dtype=torch.qint8
+    )
+    return q
 
 
 @torch.inference_mode()
@@ -141,23 +163,29 @@ def predict_logits(
     return np.concatenate(c_parts), np.concatenate(s_parts)
 
 
-def sentiments_of(path: Any) -> np.ndarray | None:
+def auxiliary_labels(path: Any) -> dict[str, np.ndarray]:
+    """The auxiliary columns the CSV has, as class indices (-1 where blank or unknown;
+    rare emotions count as "other")."""
     import csv
 
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    if not rows or "sentiment" not in rows[0]:
-        return None
-    return np.array([SENTIMENTS.get(r["sentiment"].strip(), -1) for r in rows])
+    out: dict[str, np.ndarray] = {}
+    for name, classes in AUXILIARY.items():
+        if rows and name in rows[0]:
+            fallback = classes.get("other", -1)
+            out[name] = np.array([classes.get(v, fallback) if (v := (r[name] or "").strip()) else -1 for r in rows])
+    return out
 
 
 def cross_validate(
     data: Dataset,
-    sentiments: np.ndarray | None,
+    aux: dict[str, np.ndarray],
     folds: int,
     cfg: FinetuneConfig,
     device: str = "auto",
     log: Any = print,
+    only_folds: int | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold, same folds (seed 13) as the frozen-encoder baseline."""
     import statistics
@@ -171,11 +199,18 @@ def cross_validate(
     brand = np.array([d in BRAND_DOMAINS for d in data.domains])
     oof = np.zeros(len(y))
     sev_pred = np.zeros(len(y), dtype=int)
-    f1_all, f1_brand, sev_f1 = [], [], []
-    for k, (tr, te) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=13).split(np.zeros(len(y)), y)):
+    f1_all, f1_brand, sev_f1, f1_int8 = [], [], [], []
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=13).split(np.zeros(len(y)), y))
+    seen = np.zeros(len(y), dtype=bool)
+    for k, (tr, te) in enumerate(splits[:only_folds]):
         t0 = time.perf_counter()
-        model, encoder = train_fold(data, sentiments, tr, cfg, device, log)
-        c, s = predict_logits(model, encoder, [data.texts[i] for i in te])
+        seen[te] = True
+        model, encoder = train_fold(data, aux, tr, cfg, device, log)
+        test_texts = [data.texts[i] for i in te]
+        c, s = predict_logits(model, encoder, test_texts)
+        # What the deployed int8 path would score on the same fold.
+        c8, _ = predict_logits(quantized_copy(model), encoder, test_texts)
+        f1_int8.append(f1_score(y[te], (c8 >= 0).astype(int), average="macro"))
         oof[te] = c
         sev_pred[te] = s.argmax(1) + 1
         f1_all.append(f1_score(y[te], (c >= 0).astype(int), average="macro"))
@@ -185,13 +220,14 @@ def cross_validate(
             cte = te[(y[te] == 1) & (data.severities[te] > 0)]
             sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
         log(
-            f"fold {k + 1}/{folds}: macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} "
+            f"fold {k + 1}/{folds}: macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} int8 {f1_int8[-1]:.4f} "
             f"({time.perf_counter() - t0:.0f}s)"
         )
-    t = fit_temperature(oof, y)
-    calibrated = 1.0 / (1.0 + np.exp(-oof / t))
+    oof_seen, y_seen = oof[seen], y[seen]
+    t = fit_temperature(oof_seen, y_seen)
+    calibrated = 1.0 / (1.0 + np.exp(-oof_seen / t))
     return {
-        "method": "fine-tuned MiniLM, multi-task (complaint + severity + sentiment)",
+        "method": "fine-tuned MiniLM, multi-task (complaint + severity + " + " + ".join(aux) + ")",
         "config": cfg.__dict__,
         "folds": folds,
         "macro_f1_mean": round(statistics.mean(f1_all), 4),
@@ -199,10 +235,13 @@ def cross_validate(
         "brand_domains_macro_f1_mean": round(statistics.mean(f1_brand), 4),
         "brand_domains_macro_f1_std": round(statistics.stdev(f1_brand), 4) if folds > 1 else None,
         "per_fold_macro_f1": [round(f, 4) for f in f1_all],
+        "int8_macro_f1_mean": round(statistics.mean(f1_int8), 4),
+        "int8_macro_f1_drop": round(statistics.mean(f1_all) - statistics.mean(f1_int8), 4),
         "temperature": round(t, 4),
-        "ece_uncalibrated": round(ece(1.0 / (1.0 + np.exp(-oof)), y), 4),
-        "ece_calibrated": round(ece(calibrated, y), 4),
-        "out_of_fold": classification_report(calibrated, y),
+        "ece_uncalibrated": round(ece(1.0 / (1.0 + np.exp(-oof_seen)), y_seen), 4),
+        "ece_calibrated": round(ece(calibrated, y_seen), 4),
+        "out_of_fold": classification_report(calibrated, y_seen),
+        "out_of_fold_logits": [round(float(v), 4) if seen[i] else None for i, v in enumerate(oof)],
         "severity_macro_f1_mean": round(statistics.mean(sev_f1), 4) if sev_f1 else None,
         "severity_macro_f1_std": round(statistics.stdev(sev_f1), 4) if len(sev_f1) > 1 else None,
     }
@@ -229,9 +268,9 @@ def train(
 
     cfg = cfg or FinetuneConfig()
     data = load_csv(Path(data_csv))
-    sentiments = sentiments_of(data_csv)
-    cv = cross_validate(data, sentiments, folds, cfg, device, log)
-    model, _encoder = train_fold(data, sentiments, np.arange(len(data.texts)), cfg, device, log)
+    aux = auxiliary_labels(data_csv)
+    cv = cross_validate(data, aux, folds, cfg, device, log)
+    model, _encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_state = {
