@@ -19,8 +19,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.classification.finetune import FinetuneConfig
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -49,7 +53,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _logging(s.log_level)
     log = logging.getLogger("flashpoint.worker")
     watchlist = Watchlist.load(s.watchlist)
-    model = ComplaintModel.load(s.model_dir, s.device)
+    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     metrics.MODEL_INFO.labels(model.version, str(model.encoder.device)).set(1)
     log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))
 
@@ -132,14 +136,27 @@ def cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_model_train(args: argparse.Namespace) -> int:
-    from pipeline.classification.training import train
+def _finetune_config(args: argparse.Namespace) -> FinetuneConfig:
+    import dataclasses
 
+    from pipeline.classification.finetune import FinetuneConfig
+
+    return dataclasses.replace(FinetuneConfig(), **({"epochs": args.epochs} if args.epochs else {}))
+
+
+def cmd_model_train(args: argparse.Namespace) -> int:
     s = Settings.from_env()
     out = args.out or s.model_dir
-    config = train(args.data, out, folds=args.folds, device=s.device)
+    if args.method == "frozen":
+        from pipeline.classification.training import train
+
+        config = train(args.data, out, folds=args.folds, device=s.device)
+    else:
+        from pipeline.classification import finetune
+
+        config = finetune.train(args.data, out, folds=args.folds, cfg=_finetune_config(args), device=s.device)
     print(json.dumps(config["cross_validation"], indent=2))
-    print(f"wrote {out}/head.safetensors, config.json, MODEL_CARD.md", file=sys.stderr)
+    print(f"wrote {out}: config.json, head.safetensors, MODEL_CARD.md", file=sys.stderr)
     return 0
 
 
@@ -148,13 +165,24 @@ def cmd_model_evaluate(args: argparse.Namespace) -> int:
     from pipeline.classification.training import cross_validate_csv, evaluate, load_csv
 
     s = Settings.from_env()
-    if args.cv:
+    if args.cv and args.method == "frozen":
         report = cross_validate_csv(args.data, args.cv, s.device, args.text_column, args.label_column)
+    elif args.cv:
+        from pipeline.classification import finetune
+
+        data = load_csv(args.data, args.text_column, args.label_column)
+        aux = finetune.auxiliary_labels(args.data)
+        report = finetune.cross_validate(data, aux, args.cv, _finetune_config(args), s.device, log=_stderr)
+        report.pop("out_of_fold_logits")
     else:
-        model = ComplaintModel.load(s.model_dir, s.device)
+        model = ComplaintModel.load(s.model_dir, s.device, s.precision)
         report = evaluate(model, load_csv(args.data, args.text_column, args.label_column))
     print(json.dumps(report, indent=2))
     return 0
+
+
+def _stderr(*parts: object) -> None:
+    print(*parts, file=sys.stderr, flush=True)
 
 
 def cmd_model_predict(args: argparse.Namespace) -> int:
@@ -170,7 +198,7 @@ def cmd_model_predict(args: argparse.Namespace) -> int:
             texts = [row[args.text_column] for row in csv.DictReader(source)]
         else:
             texts = [line.rstrip("\n") for line in source if line.strip()]
-    model = ComplaintModel.load(s.model_dir, s.device)
+    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     for text, v in zip(texts, model.predict(texts, batch_size=s.batch_size), strict=True):
         print(
             json.dumps(
@@ -190,7 +218,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.classification.bench import run, table
 
     s = Settings.from_env()
-    model = ComplaintModel.load(s.model_dir, s.device)
+    # fp32 loaded; the benchmark makes its own int8 copy to time both side by side.
+    model = ComplaintModel.load(s.model_dir, s.device, "fp32")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     result = run(model, sizes, seconds=args.seconds)
     print(json.dumps(result, indent=2) if args.json else table(result))
@@ -242,12 +271,24 @@ def parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="train or evaluate the complaint model")
     msub = model.add_subparsers(dest="model_command", required=True)
-    tr = msub.add_parser("train", help="train the heads; write the artifact and model card")
+
+    def with_method(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument(
+            "--method",
+            choices=("finetune", "frozen"),
+            default="finetune",
+            help="finetune: the encoder with multi-task heads (shipped; minutes per fold on CPU); "
+            "frozen: logistic-regression heads on the stock encoder (fast baseline)",
+        )
+        p.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the shipped recipe's)")
+        return p
+
+    tr = with_method(msub.add_parser("train", help="cross-validate, train, write the artifact and model card"))
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--out", type=Path)
     tr.add_argument("--folds", type=int, default=10)
     tr.set_defaults(func=cmd_model_train)
-    ev = msub.add_parser("evaluate", help="accuracy, macro-F1, per-class P/R/F1 and ECE as JSON")
+    ev = with_method(msub.add_parser("evaluate", help="accuracy, macro-F1, per-class P/R/F1 and ECE as JSON"))
     ev.add_argument("--data", type=Path, required=True)
     ev.add_argument("--text-column", default="text")
     ev.add_argument("--label-column", default="label")

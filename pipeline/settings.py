@@ -51,6 +51,10 @@ class Settings:
         default=REPO_DIR / "models" / "complaint",
     )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
+    precision: str = _doc(
+        "Encoder weights at inference: auto (int8 on CPU, fp32 on GPU), int8 (CPU only) or fp32.",
+        default="auto",
+    )
     batch_size: int = _doc("Most mentions classified in one batch.", default=64)
     batch_window_seconds: float = _doc("Longest wait to fill a batch before classifying what has arrived.", default=0.1)
     commit_interval_seconds: float = _doc(
@@ -112,6 +116,8 @@ class Settings:
             problems.append("reach thresholds must rise: info <= warning <= error <= critical")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             problems.append("device must be auto, cpu or cuda[:N]")
+        if self.precision not in ("auto", "int8", "fp32"):
+            problems.append("precision must be auto, int8 or fp32")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
 

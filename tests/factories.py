@@ -59,3 +59,34 @@ def classified(
         complaint_severity=severity,
         model_version="test" if probability is not None else None,
     )
+
+
+_COMPLAINT_TEXTS = [
+    "@AcmeCustServ my widget has been broken for {n} days, disgusting!",
+    "@NorthwindAir lost my luggage again, {n} hours on hold and nobody cares",
+    "@UmbrellaBank still no refund after {n} weeks. Useless.",
+]
+_OTHER_TEXTS = [
+    "@AcmeCustServ thanks for the quick replacement, {n} stars!",
+    "@NorthwindAir what time does gate {n} open?",
+    "Beautiful sunset over the bay tonight, {n} photos",
+]
+
+
+def complaints_csv_text(rows: int = 24) -> str:
+    """A tiny labelled set with every column the real complaints CSV has."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["id", "text", "label", "domain", "severity", "sentiment", "emotion"])
+    for i in range(rows):
+        complaint = i % 2 == 0
+        texts = _COMPLAINT_TEXTS if complaint else _OTHER_TEXTS
+        text = texts[(i // 2) % len(texts)].format(n=i)
+        severity = 1 + (i // 2) % 4 if complaint else 0
+        sentiment = "negative" if complaint else ("positive", "neutral")[(i // 2) % 2]
+        emotion = ("anger", "sadness", "disgust")[(i // 2) % 3] if complaint else ("joy", "other", "")[(i // 2) % 3]
+        w.writerow([i, text, int(complaint), "electronics", severity, sentiment, emotion])
+    return out.getvalue()

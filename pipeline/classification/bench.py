@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from pipeline.classification.model import ComplaintModel
+from pipeline.classification.model import ComplaintModel, quantize_encoder
 
 _OPENERS = ["@AcmeCustServ", "@NorthwindAir", "Hey @GlobexCares", "#UmbrellaBank", "So", "Wow,", "Honestly"]
 _MIDDLES = [
@@ -50,9 +50,8 @@ def quantized(model: ComplaintModel) -> ComplaintModel:
 
     q = copy.copy(model)
     q.encoder = copy.copy(model.encoder)
-    q.encoder.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-        model.encoder.model, {torch.nn.Linear}, dtype=torch.qint8
-    )
+    q.encoder.model = quantize_encoder(model.encoder.model)
+    q.encoder.precision = "int8"
     return q
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.classification.model import EMBEDDING_DIM, Encoder, mean_pool, pick_device
+from pipeline.classification.model import EMBEDDING_DIM, Encoder, mean_pool, pick_device, quantize_encoder
 from pipeline.classification.training import Dataset
 
 # Auxiliary labels, learned alongside the complaint label and then dropped. Emotions
@@ -144,9 +144,7 @@ def quantized_copy(model: MultiTask) -> MultiTask:
     import copy
 
     q = copy.deepcopy(model)
-    q.encoder_model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-        q.encoder_model, {nn.Linear}, dtype=torch.qint8
-    )
+    q.encoder_model = quantize_encoder(q.encoder_model)
     return q
 
 
@@ -270,6 +268,7 @@ def train(
     data = load_csv(Path(data_csv))
     aux = auxiliary_labels(data_csv)
     cv = cross_validate(data, aux, folds, cfg, device, log)
+    cv.pop("out_of_fold_logits")
     model, _encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,25 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
+def quantize_encoder(model: torch.nn.Module) -> torch.nn.Module:
+    """Linear layers to int8 with dynamic activation scales: on CPU about twice the
+    throughput of fp32 for a drop in macro-F1 the model card reports (per fold)."""
+    return cast(
+        torch.nn.Module,
+        torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
+            model, {torch.nn.Linear}, dtype=torch.qint8
+        ),
+    )
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "auto":
+        return "int8" if device.type == "cpu" else "fp32"
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 inference runs on CPU only; use precision fp32 on a GPU")
+    return precision
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     complaint_probability: float
@@ -59,10 +78,13 @@ class Encoder:
     """Tokeniser + MiniLM + mean pooling + L2 normalisation (sentence-transformers'
     recipe for this checkpoint), batched."""
 
-    def __init__(self, device: torch.device, max_length: int = 128, weights: Path | None = None) -> None:
+    def __init__(
+        self, device: torch.device, max_length: int = 128, weights: Path | None = None, precision: str = "fp32"
+    ) -> None:
         path = encoder_path()
         self.device = device
         self.max_length = max_length
+        self.precision = resolve_precision(precision, device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
         if weights is not None:
@@ -71,7 +93,8 @@ class Encoder:
             missing, unexpected = model.load_state_dict(state, strict=False)
             if unexpected or [k for k in missing if "position_ids" not in k]:
                 raise ValueError(f"{weights}: does not fit the MiniLM encoder ({missing[:3]}, {unexpected[:3]})")
-        self.model = model.to(device).eval()
+        model = model.to(device).eval()
+        self.model = quantize_encoder(model) if self.precision == "int8" else model
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
         batch: BatchEncoding = self.tokenizer(
@@ -109,7 +132,7 @@ class ComplaintModel:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, device: str = "auto") -> ComplaintModel:
+    def load(cls, model_dir: Path, device: str = "auto", precision: str = "fp32") -> ComplaintModel:
         model_dir = Path(model_dir)
         config_file = model_dir / "config.json"
         if not config_file.exists():
@@ -124,6 +147,7 @@ class ComplaintModel:
             pick_device(device),
             max_length=int(config.get("max_length", 128)),
             weights=weights if weights.exists() else None,
+            precision=precision,
         )
         return cls(encoder, heads, config)
 

@@ -57,3 +57,21 @@ def test_missing_artifact_says_how_to_train(tmp_path: object) -> None:
 
 def test_auto_device_matches_hardware() -> None:
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_int8_is_the_cpu_default_and_agrees_with_fp32(model: ComplaintModel) -> None:
+    int8 = ComplaintModel.load(Settings().model_dir, "cpu", "auto")
+    assert int8.encoder.precision == "int8" and model.encoder.precision == "fp32"
+    assert any("quantized" in type(m).__module__ for m in int8.encoder.model.modules())
+    texts = ["@AcmeCustServ my widget has been broken for 5 days, disgusting!", "lovely day at the beach"]
+    a = [v.complaint_probability for v in model.predict(texts)]
+    b = [v.complaint_probability for v in int8.predict(texts)]
+    assert a == pytest.approx(b, abs=0.1)
+
+
+def test_int8_on_a_gpu_is_refused() -> None:
+    from pipeline.classification.model import resolve_precision
+
+    with pytest.raises(ValueError, match="CPU only"):
+        resolve_precision("int8", torch.device("cuda"))
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
