@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -252,9 +253,11 @@ def train(
     cfg: FinetuneConfig | None = None,
     device: str = "auto",
     log: Any = print,
+    speed_batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
 ) -> dict[str, Any]:
     """Cross-validate (for the card and the temperature), then train on everything and
-    write the artifact: fp16 encoder, heads, config.json, MODEL_CARD.md."""
+    write the artifact: fp16 encoder, heads, config.json, MODEL_CARD.md with the speed
+    table of the machine it was trained on."""
     import json
     from datetime import UTC, datetime
     from pathlib import Path
@@ -301,5 +304,11 @@ def train(
         "cross_validation": {**cv, "seed": 13},
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    if speed_batch_sizes:
+        from pipeline.classification import bench
+        from pipeline.classification.model import ComplaintModel
+
+        config["speed"] = bench.run(ComplaintModel.load(out, device, "fp32"), speed_batch_sizes, seconds=1.0)
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "MODEL_CARD.md").write_text(model_card(config))
     return config

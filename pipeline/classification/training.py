@@ -235,17 +235,44 @@ def cross_validate_csv(
     return cross_validate(x, data, folds=folds)
 
 
+def _int8_row(cv: dict[str, Any]) -> str:
+    if "int8_macro_f1_mean" not in cv:
+        return ""
+    return f"| macro-F1 with the int8 encoder (as deployed on CPU) | {cv['int8_macro_f1_mean']} |\n"
+
+
+def _speed(config: dict[str, Any]) -> str:
+    speed = config.get("speed")
+    if not speed:
+        return ""
+    from pipeline.classification.bench import table
+
+    m = speed["machine"]
+    return (
+        f"\n## Speed (`flashpoint bench`, {m['cores']} cores, {m['cpu']}, {m['device']}, torch {m['torch']})\n"
+        "Bare = encoder forward pass on pre-tokenised, padded input; deployed = normalise, tokenise,\n"
+        "length-bucketed forward passes, heads, verdicts.\n\n" + table(speed) + "\n"
+    )
+
+
 def model_card(config: dict[str, Any]) -> str:
     cv = config["cross_validation"]
     oof = cv["out_of_fold"]
     complaint = oof["per_class"]["complaint"]
     if config.get("c") is None:
-        architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters, fine-tuned end to end with a
-  complaint head, a 4-level severity head and a sentiment head (multi-task; the
-  sentiment head is used in training only); mean pooling, L2-normalised; inputs
-  normalised first (handles -> @user, links -> http, HTML entities decoded); at most
-  {config["max_length"]} tokens. Probability calibrated by temperature T={config["temperature"]}.
-- Files: `encoder.safetensors` (fp16 encoder), `head.safetensors`, `config.json`."""
+        ft = cv.get("config", {})
+        architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters, fine-tuned end to end
+  ({ft.get("epochs")} epochs, AdamW, encoder learning rate {ft.get("lr_encoder")}, linear warm-up and
+  decay, batch {ft.get("batch_size")}) with a complaint head, a 4-level severity head and
+  auxiliary sentiment and emotion heads (multi-task; the auxiliary heads are used in
+  training only); mean pooling, L2-normalised; inputs normalised first (handles ->
+  @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.
+- Complaint probability calibrated by temperature T={config["temperature"]} (fitted on
+  the out-of-fold logits).
+- At inference on CPU the encoder's Linear layers run in int8 (dynamic quantisation,
+  `FLASHPOINT_PRECISION`); on a GPU in fp32.
+- Files: `encoder.safetensors` (fp16 encoder weights, loaded over the packaged
+  checkpoint), `head.safetensors`, `config.json` (this card's figures)."""
     else:
         architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters; mean pooling, L2-normalised;
   inputs normalised first (handles -> @user, links -> http, HTML entities decoded);
@@ -281,7 +308,8 @@ severity from the X-CI annotation, Singh et al., ACL 2023). Read from
 | complaint precision / recall | {complaint["precision"]} / {complaint["recall"]} |
 | ECE before / after temperature | {cv["ece_uncalibrated"]} / {cv["ece_calibrated"]} |
 | severity macro-F1 (complaints, 4 classes) | {cv.get("severity_macro_f1_mean")} ± {cv.get("severity_macro_f1_std")} |
-
+{_int8_row(cv)}
+{_speed(config)}
 The L2 strength is chosen inside each outer fold (nested), so these figures are not
 tuned on their own test folds. The temperature is fitted on the out-of-fold logits,
 so the calibrated ECE is an in-sample figure for T alone (one parameter).
@@ -292,10 +320,14 @@ Published anchors on the full original set: 79 (ACL 2019), 87 (Jin & Aletras 202
 ## Limits
 English only; trained on 2010s Twitter customer-service traffic, so slang, other
 platforms and other domains may score lower; sarcasm and complaints about third
-parties are known hard cases. The frozen encoder is a first version: fine-tuning is
-tracked separately.
+parties are known hard cases. Seen domains: apparel, cars, electronics, food, retail,
+services, software, transport and other brands, plus random tweets; a brand's own
+jargon or a new kind of complaint (e.g. accessibility, privacy) may be missed, and
+politeness can hide a complaint ("could you please look into my refund?"). Severity is
+the weakest output (see its macro-F1): escalation treats it as a hint, not a verdict.
 
 ## Reproduce
-`flashpoint model train --data ../shared/data/complaints/complaints_train.csv`
-(Python {platform.python_version()}, CPU).
+`flashpoint model train --method {"frozen" if config.get("c") is not None else "finetune"} \
+--data ../shared/data/complaints/complaints_train.csv` (Python {platform.python_version()},
+{"CPU" if not config.get("speed") else config["speed"]["machine"]["device"]}).
 """

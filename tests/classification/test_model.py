@@ -75,3 +75,12 @@ def test_int8_on_a_gpu_is_refused() -> None:
     with pytest.raises(ValueError, match="CPU only"):
         resolve_precision("int8", torch.device("cuda"))
     assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+
+
+def test_length_buckets_keep_verdicts_in_input_order(model: ComplaintModel) -> None:
+    texts = [("broken widget " * (i % 7 + 1)) + ("thanks!" if i % 3 else "disgusting!") for i in range(20)]
+    bucketed = model.predict(texts, batch_size=64, bucket=4)
+    one_by_one = [model.predict([t])[0] for t in texts]
+    for a, b in zip(bucketed, one_by_one, strict=True):
+        assert a.complaint_probability == pytest.approx(b.complaint_probability, abs=1e-5)
+        assert a.severity == b.severity
