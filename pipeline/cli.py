@@ -154,7 +154,9 @@ def cmd_model_train(args: argparse.Namespace) -> int:
     else:
         from pipeline.classification import finetune
 
-        config = finetune.train(args.data, out, folds=args.folds, cfg=_finetune_config(args), device=s.device)
+        config = finetune.train(
+            args.data, out, folds=args.folds, cfg=_finetune_config(args), device=s.device, keep_folds=args.keep_folds
+        )
     print(json.dumps(config["cross_validation"], indent=2))
     print(f"wrote {out}: config.json, head.safetensors, MODEL_CARD.md", file=sys.stderr)
     return 0
@@ -287,6 +289,7 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--out", type=Path)
     tr.add_argument("--folds", type=int, default=10)
+    tr.add_argument("--keep-folds", type=Path, help="save each fold's fine-tuned model here (to score variants later)")
     tr.set_defaults(func=cmd_model_train)
     ev = with_method(msub.add_parser("evaluate", help="accuracy, macro-F1, per-class P/R/F1 and ECE as JSON"))
     ev.add_argument("--data", type=Path, required=True)
