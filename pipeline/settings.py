@@ -52,7 +52,8 @@ class Settings:
     )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
     precision: str = _doc(
-        "Encoder weights at inference: auto (int8 on CPU, fp32 on GPU), int8 (CPU only) or fp32.",
+        "Encoder arithmetic: auto (bf16 on a CPU with native bf16, else fp32), fp32, bf16, "
+        "or int8 (CPU only; fastest, costs the accuracy the model card states).",
         default="auto",
     )
     batch_size: int = _doc("Most mentions classified in one batch.", default=64)
@@ -116,8 +117,8 @@ class Settings:
             problems.append("reach thresholds must rise: info <= warning <= error <= critical")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             problems.append("device must be auto, cpu or cuda[:N]")
-        if self.precision not in ("auto", "int8", "fp32"):
-            problems.append("precision must be auto, int8 or fp32")
+        if self.precision not in ("auto", "fp32", "bf16", "int8"):
+            problems.append("precision must be auto, fp32, bf16 or int8")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
 

@@ -1,9 +1,11 @@
 """``flashpoint bench``: classification throughput on the machine at hand.
 
-For each batch size and precision (fp32, int8 dynamic quantisation of the encoder's
-Linear layers) it times the bare encoder forward pass on pre-tokenised input and the
-deployed path (normalise, tokenise, forward, heads, postprocess), and reports posts per
-second, milliseconds per batch and the deployed path's share of the bare throughput.
+For each batch size and precision (fp32; bf16 where the CPU has it natively; int8,
+smoothed dynamic quantisation, see :mod:`pipeline.classification.precision`) it times
+the bare encoder forward pass on pre-tokenised, padded input and the deployed path
+(normalise, tokenise, length-bucketed forward passes, heads, postprocess), and reports
+posts per second, milliseconds per batch and the deployed path's share of the bare
+throughput.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from typing import Any
 
 import torch
 
-from pipeline.classification.model import ComplaintModel, quantize_encoder
+from pipeline.classification.model import ComplaintModel
+from pipeline.classification.precision import bf16_native, with_precision
 
 _OPENERS = ["@AcmeCustServ", "@NorthwindAir", "Hey @GlobexCares", "#UmbrellaBank", "So", "Wow,", "Honestly"]
 _MIDDLES = [
@@ -44,14 +47,15 @@ def sample_posts(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def quantized(model: ComplaintModel) -> ComplaintModel:
-    """The same model with its encoder's Linear layers in int8 (dynamic quantisation)."""
+def at_precision(model: ComplaintModel, precision: str, ranges: dict[str, torch.Tensor] | None) -> ComplaintModel:
+    """The same fp32 model with its encoder in another precision (the original untouched)."""
     import copy
 
     q = copy.copy(model)
     q.encoder = copy.copy(model.encoder)
-    q.encoder.model = quantize_encoder(model.encoder.model)
-    q.encoder.precision = "int8"
+    source = copy.deepcopy(model.encoder.model) if precision == "bf16" else model.encoder.model
+    q.encoder.model = with_precision(source, precision, ranges)
+    q.encoder.precision = precision
     return q
 
 
@@ -64,11 +68,21 @@ def _time(fn: Callable[[], Any], min_seconds: float, min_runs: int = 3) -> float
     return (time.perf_counter() - start) / runs
 
 
-def run(model: ComplaintModel, batch_sizes: Sequence[int], seconds: float = 2.0) -> dict[str, Any]:
+def run(
+    model: ComplaintModel,
+    batch_sizes: Sequence[int],
+    seconds: float = 2.0,
+    precisions: Sequence[str] = ("fp32", "bf16", "int8"),
+) -> dict[str, Any]:
+    """``model`` is the fp32 model; the other precisions are derived from it."""
+    ranges = model.encoder.ranges
     rows = []
-    for precision, m in (("fp32", model), ("int8", quantized(model))):
-        if precision == "int8" and m.encoder.device.type != "cpu":
+    for precision in precisions:
+        if precision == "int8" and model.encoder.device.type != "cpu":
             continue
+        if precision == "bf16" and model.encoder.device.type == "cpu" and not bf16_native():
+            continue
+        m = model if precision == "fp32" else at_precision(model, precision, ranges)
         for bs in batch_sizes:
             texts = sample_posts(bs, seed=bs)
             batch = m.preprocess(texts)

@@ -6,6 +6,9 @@ Artifact layout, written by :mod:`pipeline.classification.training`:
 
 - ``head.safetensors``: ``complaint.weight`` (1, 384), ``complaint.bias`` (1),
   ``severity.weight`` (4, 384), ``severity.bias`` (4)
+- ``encoder.safetensors`` (fine-tuned models): fp16 encoder weights
+- ``smoothing.safetensors`` (optional): per-channel input ranges of the encoder's
+  Linear layers, for int8 inference (see :mod:`pipeline.classification.precision`)
 - ``config.json``: version, max_length, temperature, severity labels
 - ``MODEL_CARD.md``
 """
@@ -23,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BatchEncoding
 
+from pipeline.classification.precision import resolve_precision, with_precision
 from pipeline.classification.text import normalise
 
 EMBEDDING_DIM = 384
@@ -48,25 +52,6 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
 
-def quantize_encoder(model: torch.nn.Module) -> torch.nn.Module:
-    """Linear layers to int8 with dynamic activation scales: on CPU about twice the
-    throughput of fp32 for a drop in macro-F1 the model card reports (per fold)."""
-    return cast(
-        torch.nn.Module,
-        torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            model, {torch.nn.Linear}, dtype=torch.qint8
-        ),
-    )
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    if precision == "auto":
-        return "int8" if device.type == "cpu" else "fp32"
-    if precision == "int8" and device.type != "cpu":
-        raise ValueError("int8 inference runs on CPU only; use precision fp32 on a GPU")
-    return precision
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     complaint_probability: float
@@ -79,12 +64,18 @@ class Encoder:
     recipe for this checkpoint), batched."""
 
     def __init__(
-        self, device: torch.device, max_length: int = 128, weights: Path | None = None, precision: str = "fp32"
+        self,
+        device: torch.device,
+        max_length: int = 128,
+        weights: Path | None = None,
+        precision: str = "fp32",
+        ranges: dict[str, torch.Tensor] | None = None,
     ) -> None:
         path = encoder_path()
         self.device = device
         self.max_length = max_length
         self.precision = resolve_precision(precision, device)
+        self.ranges = ranges
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
         if weights is not None:
@@ -93,8 +84,7 @@ class Encoder:
             missing, unexpected = model.load_state_dict(state, strict=False)
             if unexpected or [k for k in missing if "position_ids" not in k]:
                 raise ValueError(f"{weights}: does not fit the MiniLM encoder ({missing[:3]}, {unexpected[:3]})")
-        model = model.to(device).eval()
-        self.model = quantize_encoder(model) if self.precision == "int8" else model
+        self.model = with_precision(model.to(device).eval(), self.precision, ranges)
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
         batch: BatchEncoding = self.tokenizer(
@@ -117,7 +107,7 @@ class Encoder:
 
     def forward(self, batch: BatchEncoding) -> torch.Tensor:
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-        return mean_pool(out.last_hidden_state, batch["attention_mask"])
+        return mean_pool(out.last_hidden_state.float(), batch["attention_mask"])
 
     @torch.inference_mode()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
@@ -152,11 +142,13 @@ class ComplaintModel:
         config = json.loads(config_file.read_text())
         heads = load_file(str(model_dir / "head.safetensors"))
         weights = model_dir / "encoder.safetensors"
+        smoothing = model_dir / "smoothing.safetensors"
         encoder = Encoder(
             pick_device(device),
             max_length=int(config.get("max_length", 128)),
             weights=weights if weights.exists() else None,
             precision=precision,
+            ranges=load_file(str(smoothing)) if smoothing.exists() else None,
         )
         return cls(encoder, heads, config)
 

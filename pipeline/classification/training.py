@@ -235,10 +235,12 @@ def cross_validate_csv(
     return cross_validate(x, data, folds=folds)
 
 
-def _int8_row(cv: dict[str, Any]) -> str:
-    if "int8_macro_f1_mean" not in cv:
-        return ""
-    return f"| macro-F1 with the int8 encoder (as deployed on CPU) | {cv['int8_macro_f1_mean']} |\n"
+def _precision_rows(cv: dict[str, Any]) -> str:
+    rows = [
+        f"| macro-F1, all rows, encoder in {precision} (same folds) | {f1} |"
+        for precision, f1 in cv.get("macro_f1_by_precision", {}).items()
+    ]
+    return "\n".join(rows)
 
 
 def _speed(config: dict[str, Any]) -> str:
@@ -269,8 +271,8 @@ def model_card(config: dict[str, Any]) -> str:
   @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.
 - Complaint probability calibrated by temperature T={config["temperature"]} (fitted on
   the out-of-fold logits).
-- At inference on CPU the encoder's Linear layers run in int8 (dynamic quantisation,
-  `FLASHPOINT_PRECISION`); on a GPU in fp32.
+- Inference precision (`FLASHPOINT_PRECISION`): bf16 on a CPU with native bf16, fp32
+  elsewhere; int8 (smoothed dynamic quantisation, `smoothing.safetensors`) on request.
 - Files: `encoder.safetensors` (fp16 encoder weights, loaded over the packaged
   checkpoint), `head.safetensors`, `config.json` (this card's figures)."""
     else:
@@ -308,7 +310,7 @@ severity from the X-CI annotation, Singh et al., ACL 2023). Read from
 | complaint precision / recall | {complaint["precision"]} / {complaint["recall"]} |
 | ECE before / after temperature | {cv["ece_uncalibrated"]} / {cv["ece_calibrated"]} |
 | severity macro-F1 (complaints, 4 classes) | {cv.get("severity_macro_f1_mean")} ± {cv.get("severity_macro_f1_std")} |
-{_int8_row(cv)}
+{_precision_rows(cv)}
 {_speed(config)}
 The L2 strength is chosen inside each outer fold (nested), so these figures are not
 tuned on their own test folds. The temperature is fitted on the out-of-fold logits,

@@ -5,15 +5,17 @@ import subprocess
 import sys
 
 from pipeline.classification import ComplaintModel
-from pipeline.classification.bench import quantized, run, sample_posts, table
+from pipeline.classification.bench import at_precision, run, sample_posts, table
+from pipeline.classification.precision import bf16_native
 from pipeline.settings import Settings
 
 
-def test_bench_reports_both_precisions_and_both_paths() -> None:
+def test_bench_reports_every_precision_and_both_paths() -> None:
     model = ComplaintModel.load(Settings().model_dir, "cpu")
     result = run(model, [1, 4], seconds=0.05)
     rows = {(r["precision"], r["batch_size"]): r for r in result["rows"]}
-    assert set(rows) == {("fp32", 1), ("fp32", 4), ("int8", 1), ("int8", 4)}
+    precisions = ["fp32", "int8"] + (["bf16"] if bf16_native() else [])
+    assert set(rows) == {(p, b) for p in precisions for b in (1, 4)}
     for r in rows.values():
         assert r["bare_posts_per_s"] > 0 and r["deployed_posts_per_s"] > 0
         assert r["deployed_ms_per_batch"] > 0
@@ -21,12 +23,14 @@ def test_bench_reports_both_precisions_and_both_paths() -> None:
     assert result["machine"]["cores"]
 
 
-def test_int8_model_agrees_with_fp32_on_clear_cases() -> None:
+def test_benchmarked_variants_leave_the_fp32_model_alone() -> None:
     model = ComplaintModel.load(Settings().model_dir, "cpu")
     texts = sample_posts(16)
-    a = [v.complaint_probability for v in model.predict(texts)]
-    b = [v.complaint_probability for v in quantized(model).predict(texts)]
-    assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 0.15
+    before = [v.complaint_probability for v in model.predict(texts)]
+    b = [v.complaint_probability for v in at_precision(model, "int8", None).predict(texts)]
+    assert max(abs(x - y) for x, y in zip(before, b, strict=True)) < 0.15
+    at_precision(model, "bf16", None)
+    assert [v.complaint_probability for v in model.predict(texts)] == before
 
 
 def test_predict_command_reads_lines() -> None:

@@ -36,13 +36,15 @@ def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     config = train(csv_file, out, folds=2, cfg=cfg, device="cpu", log=lambda *a: None, speed_batch_sizes=(2,))
 
     files = {p.name: p.stat().st_size for p in out.iterdir()}
-    assert {"encoder.safetensors", "head.safetensors", "config.json", "MODEL_CARD.md"} <= set(files)
+    assert {"encoder.safetensors", "smoothing.safetensors", "head.safetensors", "config.json", "MODEL_CARD.md"} <= set(
+        files
+    )
     assert files["encoder.safetensors"] < 50_000_000  # fp16: fits in git
     assert json.loads((out / "config.json").read_text())["c"] is None
     card = (out / "MODEL_CARD.md").read_text()
     assert "fine-tuned" in card and "| int8 | 2 |" in card and "## Speed" in card
     cv = config["cross_validation"]
-    assert cv["folds"] == 2 and "int8_macro_f1_mean" in cv and "out_of_fold_logits" not in cv
+    assert cv["folds"] == 2 and set(cv["macro_f1_by_precision"]) == {"bf16", "int8"} and "out_of_fold_logits" not in cv
 
     # The encoder really changed, and the artifact carries the change.
     from transformers import AutoModel

@@ -59,22 +59,30 @@ def test_auto_device_matches_hardware() -> None:
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def test_int8_is_the_cpu_default_and_agrees_with_fp32(model: ComplaintModel) -> None:
-    int8 = ComplaintModel.load(Settings().model_dir, "cpu", "auto")
-    assert int8.encoder.precision == "int8" and model.encoder.precision == "fp32"
-    assert any("quantized" in type(m).__module__ for m in int8.encoder.model.modules())
-    texts = ["@AcmeCustServ my widget has been broken for 5 days, disgusting!", "lovely day at the beach"]
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_faster_precisions_agree_with_fp32(model: ComplaintModel, precision: str) -> None:
+    fast = ComplaintModel.load(Settings().model_dir, "cpu", precision)
+    assert fast.encoder.precision == precision and model.encoder.precision == "fp32"
+    texts = [
+        "@AcmeCustServ my widget has been broken for 5 days, disgusting!",
+        "lovely day at the beach",
+        "@NorthwindAir still waiting for my refund, third call this week",
+        "@GlobexCares thanks, all sorted now!",
+    ]
     a = [v.complaint_probability for v in model.predict(texts)]
-    b = [v.complaint_probability for v in int8.predict(texts)]
-    assert a == pytest.approx(b, abs=0.1)
+    b = [v.complaint_probability for v in fast.predict(texts)]
+    assert a == pytest.approx(b, abs=0.05 if precision == "bf16" else 0.15)
 
 
-def test_int8_on_a_gpu_is_refused() -> None:
-    from pipeline.classification.model import resolve_precision
+def test_auto_precision_follows_the_hardware() -> None:
+    from pipeline.classification.precision import bf16_native, resolve_precision
 
+    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if bf16_native() else "fp32")
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
     with pytest.raises(ValueError, match="CPU only"):
         resolve_precision("int8", torch.device("cuda"))
-    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    with pytest.raises(ValueError, match="precision must be"):
+        resolve_precision("fp8", torch.device("cpu"))
 
 
 def test_length_buckets_keep_verdicts_in_input_order(model: ComplaintModel) -> None:
