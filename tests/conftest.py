@@ -26,3 +26,12 @@ def complaints_csv() -> Path:
     if not COMPLAINTS_CSV.exists():
         pytest.skip(f"{COMPLAINTS_CSV} not present (shared data)")
     return COMPLAINTS_CSV
+
+
+@pytest.fixture(scope="session")
+def seismic_example_csv() -> Path:
+    """The SEISMIC R package's example cascade (shared data; skips where absent)."""
+    path = SHARED_DATA / "cascades" / "seismic-rpkg-example" / "tweet_127001313513967616.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not present (shared data)")
+    return path
