@@ -58,9 +58,9 @@ def kernel_ccdf(s: np.ndarray | float) -> np.ndarray:
 def _flat_part(lo: np.ndarray, hi: np.ndarray, t: float, slope: float) -> np.ndarray:
     # integral over [lo, hi] of c * (slope * (s - t) + 1) ds
     def f(s: np.ndarray) -> np.ndarray:
-        return C * (s + slope * (s * s / 2 - t * s))
+        return np.asarray(C * (s + slope * (s * s / 2 - t * s)))
 
-    return f(hi) - f(lo)
+    return np.asarray(f(hi) - f(lo))
 
 
 def _tail_part(lo: np.ndarray, hi: np.ndarray, t: float, slope: float, ti: np.ndarray) -> np.ndarray:
@@ -70,9 +70,9 @@ def _tail_part(lo: np.ndarray, hi: np.ndarray, t: float, slope: float, ti: np.nd
     b = 1 + slope * (ti - t)
 
     def f(u: np.ndarray) -> np.ndarray:
-        return a * (slope * u ** (1 - THETA) / (1 - THETA) - b * u**-THETA / THETA)
+        return np.asarray(a * (slope * u ** (1 - THETA) / (1 - THETA) - b * u**-THETA / THETA))
 
-    return f(hi - ti) - f(lo - ti)
+    return np.asarray(f(hi - ti) - f(lo - ti))
 
 
 def weighted_exposure(times: np.ndarray, t: float, window: float) -> np.ndarray:
@@ -123,7 +123,7 @@ def infectiousness(times: np.ndarray, followers: np.ndarray, t: float) -> Infect
 
 
 def _chi2_interval(n: int) -> tuple[float, float]:
-    from scipy.stats import chi2
+    from scipy.stats import chi2  # type: ignore[import-untyped]
 
     return float(chi2.ppf(0.05, 2 * n) / (2 * n)), float(chi2.ppf(0.95, 2 * n) / (2 * n))
 
