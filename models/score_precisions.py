@@ -5,7 +5,8 @@ python models/score_precisions.py --data ../shared/data/complaints/complaints_tr
     --folds-dir /tmp/folds --model-dir models/complaint
 
 Writes smoothing.safetensors (int8 smoothing ranges of the final model, on its training
-text) when missing, and the per-precision macro-F1 into config.json and the model card.
+text) when missing, the per-precision macro-F1 into config.json, with --speed the
+`flashpoint bench` table of this machine, and the model card.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if __name__ == "__main__":
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--folds-dir", type=Path, required=True)
     parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--speed", action="store_true", help="also measure and record the speed table")
     args = parser.parse_args()
     data = load_csv(args.data)
     config = json.loads((args.model_dir / "config.json").read_text())
@@ -66,5 +68,10 @@ if __name__ == "__main__":
         final = ComplaintModel.load(args.model_dir, "cpu", "fp32")
         wrapper = MultiTask(final.encoder, cfg.dropout)
         save_file(smoothing_ranges(wrapper, final.encoder, data.texts), str(smoothing))
+    if args.speed:
+        from pipeline.classification import bench
+
+        model = ComplaintModel.load(args.model_dir, "auto", "fp32")
+        config["speed"] = bench.run(model, (1, 8, 32, 64, 128, 256), seconds=1.0)
     (args.model_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (args.model_dir / "MODEL_CARD.md").write_text(model_card(config))

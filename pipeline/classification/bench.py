@@ -109,7 +109,7 @@ def run(
             )
     return {
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": _cpu_name(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "device": str(model.encoder.device),
@@ -118,6 +118,17 @@ def run(
         "model_version": model.version,
         "rows": rows,
     }
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def table(result: dict[str, Any]) -> str:

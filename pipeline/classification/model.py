@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BatchEncoding
 
-from pipeline.classification.precision import resolve_precision, with_precision
+from pipeline.classification.precision import int8_measured_ok, resolve_precision, with_precision
 from pipeline.classification.text import normalise
 
 EMBEDDING_DIM = 384
@@ -70,11 +70,12 @@ class Encoder:
         weights: Path | None = None,
         precision: str = "fp32",
         ranges: dict[str, torch.Tensor] | None = None,
+        int8_ok: bool = False,
     ) -> None:
         path = encoder_path()
         self.device = device
         self.max_length = max_length
-        self.precision = resolve_precision(precision, device)
+        self.precision = resolve_precision(precision, device, int8_ok)
         self.ranges = ranges
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
@@ -149,6 +150,7 @@ class ComplaintModel:
             weights=weights if weights.exists() else None,
             precision=precision,
             ranges=load_file(str(smoothing)) if smoothing.exists() else None,
+            int8_ok=smoothing.exists() and int8_measured_ok(config),
         )
         return cls(encoder, heads, config)
 

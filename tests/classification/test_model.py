@@ -78,11 +78,25 @@ def test_auto_precision_follows_the_hardware() -> None:
     from pipeline.classification.precision import bf16_native, resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if bf16_native() else "fp32")
-    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert resolve_precision("auto", torch.device("cpu"), int8_ok=True) == "int8"
+    assert resolve_precision("auto", torch.device("cuda"), int8_ok=True) == "fp32"
     with pytest.raises(ValueError, match="CPU only"):
         resolve_precision("int8", torch.device("cuda"))
     with pytest.raises(ValueError, match="precision must be"):
         resolve_precision("fp8", torch.device("cpu"))
+
+
+def test_int8_is_automatic_only_when_measured_within_half_a_point() -> None:
+    from pipeline.classification.precision import int8_measured_ok
+
+    def config(int8: float | None) -> dict[str, object]:
+        by = {} if int8 is None else {"int8": int8}
+        return {"cross_validation": {"macro_f1_mean": 0.87, "macro_f1_by_precision": by}}
+
+    assert int8_measured_ok(config(0.868))
+    assert not int8_measured_ok(config(0.86))
+    assert not int8_measured_ok(config(None))
+    assert not int8_measured_ok({})
 
 
 def test_length_buckets_keep_verdicts_in_input_order(model: ComplaintModel) -> None:
