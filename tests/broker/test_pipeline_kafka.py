@@ -20,7 +20,17 @@ from tests.factories import at, mention_bytes
 
 pytestmark = pytest.mark.broker
 
-ROOT_TEXT = "@AcmeCustServ my widget has been broken for 5 days, disgusting! Nobody answers the phone."
+# A complaint the model does not read as outright blame (severity 4 would raise every
+# level by one); test_root_text_is_a_plain_complaint pins that premise.
+ROOT_TEXT = "@AcmeCustServ my widget has been broken for 5 days. Nobody answers the phone."
+
+
+def test_root_text_is_a_plain_complaint() -> None:
+    from pipeline.classification import ComplaintModel
+
+    s = Settings.from_env()
+    (verdict,) = ComplaintModel.load(s.model_dir, "cpu", s.precision).predict([ROOT_TEXT])
+    assert verdict.complaint_probability > 0.9 and verdict.severity < 4, verdict
 
 
 def viral_cascade(root_id: str, followers: list[int], start: float = 0.0) -> list[bytes]:
