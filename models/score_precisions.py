@@ -66,8 +66,7 @@ if __name__ == "__main__":
     smoothing = args.model_dir / "smoothing.safetensors"
     if not smoothing.exists():
         final = ComplaintModel.load(args.model_dir, "cpu", "fp32")
-        wrapper = MultiTask(final.encoder, cfg.dropout)
-        save_file(smoothing_ranges(wrapper, final.encoder, data.texts), str(smoothing))
+        save_file(smoothing_ranges(final.encoder, data.texts), str(smoothing))
     if args.speed:
         from pipeline.classification import bench
 

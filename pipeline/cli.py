@@ -220,7 +220,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.classification.bench import run, table
 
     s = Settings.from_env()
-    # fp32 loaded; the benchmark makes its own int8 copy to time both side by side.
+    # fp32 loaded; the benchmark derives its bf16 and int8 copies to time them side by side.
     model = ComplaintModel.load(s.model_dir, s.device, "fp32")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     result = run(model, sizes, seconds=args.seconds)

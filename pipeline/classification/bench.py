@@ -53,8 +53,7 @@ def at_precision(model: ComplaintModel, precision: str, ranges: dict[str, torch.
 
     q = copy.copy(model)
     q.encoder = copy.copy(model.encoder)
-    source = copy.deepcopy(model.encoder.model) if precision == "bf16" else model.encoder.model
-    q.encoder.model = with_precision(source, precision, ranges)
+    q.encoder.model = with_precision(model.encoder.model, precision, ranges)
     q.encoder.precision = precision
     return q
 

@@ -144,17 +144,12 @@ def train_fold(
     return model, encoder
 
 
-def smoothing_ranges(
-    model: MultiTask, encoder: Encoder, texts: list[str], batch_size: int = 64
-) -> dict[str, torch.Tensor]:
-    """The encoder's Linear input ranges on (training) text, for int8 smoothing."""
+def smoothing_ranges(encoder: Encoder, texts: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
+    """The encoder's Linear input ranges on (training) text, for int8 smoothing. A
+    :class:`MultiTask` trains ``encoder.model`` in place, so this sees the tuned weights."""
     batches = [encoder.preprocess(texts[i : i + batch_size]) for i in range(0, len(texts), batch_size)]
     with torch.inference_mode():
-        return activation_ranges(
-            model.encoder_model,
-            lambda b: model.encoder_model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]),
-            batches,
-        )
+        return activation_ranges(encoder.model, encoder.forward, batches)
 
 
 def at_precision(model: MultiTask, precision: str, ranges: dict[str, torch.Tensor] | None = None) -> MultiTask:
@@ -178,7 +173,7 @@ def score_precisions(
     with ranges from its own training text, as shipped)."""
     from sklearn.metrics import f1_score
 
-    ranges = smoothing_ranges(model, encoder, train_texts)
+    ranges = smoothing_ranges(encoder, train_texts)
     out = {}
     for precision in DEPLOYED_PRECISIONS:
         c, _ = predict_logits(at_precision(model, precision, ranges), encoder, test_texts)
@@ -315,7 +310,7 @@ def train(
     aux = auxiliary_labels(data_csv)
     cv = cross_validate(data, aux, folds, cfg, device, log, keep_folds=keep_folds)
     cv.pop("out_of_fold_logits")
-    model, _encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
+    model, encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_state = {
@@ -324,7 +319,7 @@ def train(
         if "position_ids" not in k
     }
     save_file(encoder_state, str(out / "encoder.safetensors"))
-    save_file(smoothing_ranges(model, _encoder, data.texts), str(out / "smoothing.safetensors"))
+    save_file(smoothing_ranges(encoder, data.texts), str(out / "smoothing.safetensors"))
     # Inference applies the heads to the unscaled embedding: fold the training scale in.
     save_file(
         {
@@ -347,6 +342,7 @@ def train(
         "rows": len(data.texts),
         "cross_validation": {**cv, "seed": 13},
     }
+    # Written before the benchmark too: an hour of training must survive a failing bench.
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     if speed_batch_sizes:
         from pipeline.classification import bench

@@ -132,8 +132,12 @@ def quantize_int8(model: nn.Module, ranges: dict[str, torch.Tensor] | None = Non
 
 
 def with_precision(model: nn.Module, precision: str, ranges: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """``model`` at ``precision``: a new module for bf16 and int8 (``model`` is left as it
+    was), ``model`` itself for fp32."""
     if precision == "int8":
         return quantize_int8(model, ranges)
     if precision == "bf16":
-        return model.to(torch.bfloat16)
+        import copy
+
+        return copy.deepcopy(model).to(torch.bfloat16)
     return model
