@@ -25,7 +25,7 @@ from pipeline import flow, metrics
 from pipeline.brands import Watchlist
 from pipeline.escalation import Policy, encode
 from pipeline.flow import Classifier, Incoming
-from pipeline.reach import CascadeTracker
+from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import ClassifiedMention
 from pipeline.settings import Settings
 
@@ -91,6 +91,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         max_pending=s.max_pending_per_cascade,
     )
     policy = Policy.from_settings(s)
+    forecaster = Forecaster.load(s.reach_model)
+    last_sweep: dict[int, float] = {}
     source = f"urn:flashpoint:{s.app_id}"
     # One thread: batches queue behind each other instead of sharing two cores badly,
     # and the event loop stays free for heartbeats and fetches.
@@ -158,10 +160,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         cm = ClassifiedMention.from_json(event.value)
         now = datetime.now(UTC)
         metrics.MENTION_AGE.observe(max(0.0, (now - cm.mention.created_at).total_seconds()))
+        partition = event.message.partition
+        if now.timestamp() - last_sweep.setdefault(partition, now.timestamp()) >= s.sweep_interval_seconds:
+            last_sweep[partition] = now.timestamp()
+            expired = tracker.sweep(partition, now.timestamp(), s.cascade_ttl_seconds)
+            metrics.CASCADES_EXPIRED.inc(expired)
         if tracker.posts.get(cm.mention.key) is not None:
             metrics.DUPLICATES.inc()
             return
-        for ev in flow.track(cm, tracker, policy, now, source):
+        for ev in flow.track(cm, tracker, policy, now, source, forecaster, partition):
             data = ev["data"]
             metrics.ESCALATIONS.labels(data["severity"], data["action"]).inc()
             log.info(

@@ -229,6 +229,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reach_evaluate(args: argparse.Namespace) -> int:
+    from pipeline.reach.evaluation import DEFAULT_THRESHOLDS, evaluate, render
+    from pipeline.reach.forecast import Forecaster, read_events
+
+    cascades = read_events(args.events)
+    forecaster = None if args.cv else Forecaster.load(Settings.from_env().reach_model)
+    thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else DEFAULT_THRESHOLDS
+    result = evaluate(
+        cascades,
+        args.observe_seconds,
+        forecaster,
+        cv=args.cv or 0,
+        thin=args.thin,
+        seed=args.seed,
+        thresholds=thresholds,
+    )
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
+def cmd_reach_fit(args: argparse.Namespace) -> int:
+    from pipeline.reach.forecast import fit, read_events
+
+    out = args.out or Settings.from_env().reach_model
+    forecaster = fit(read_events(args.events), name=f"{args.events.parent.name}/{args.events.name}")
+    forecaster.save(out)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     rows = Settings.describe()
     if args.markdown:
@@ -308,6 +338,26 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per cell")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
+
+    reach = sub.add_parser("reach", help="predict cascades' final size: fit and evaluate against SEISMIC")
+    rsub = reach.add_subparsers(dest="reach_command", required=True)
+    rev = rsub.add_parser("evaluate", help="SEISMIC and Flashpoint's forecast side by side on a cascade file")
+    rev.add_argument(
+        "--events", type=Path, required=True, help="CSV: cascade_id, relative_time_second, number_of_followers"
+    )
+    rev.add_argument("--observe-seconds", type=float, default=3600.0, help="predict from what is seen by then")
+    rev.add_argument(
+        "--cv", type=int, help="fit the forecast on K-1 folds of these cascades and judge each held-out fold"
+    )
+    rev.add_argument("--thin", type=float, default=1.0, help="keep each repost with this probability (small cascades)")
+    rev.add_argument("--seed", type=int, default=0)
+    rev.add_argument("--thresholds", help="comma-separated final sizes T for precision/recall of 'final >= T'")
+    rev.add_argument("--json", action="store_true")
+    rev.set_defaults(func=cmd_reach_evaluate)
+    rfit = rsub.add_parser("fit", help="fit the forecast's correction on a cascade file")
+    rfit.add_argument("--events", type=Path, required=True)
+    rfit.add_argument("--out", type=Path, help="default: FLASHPOINT_REACH_MODEL")
+    rfit.set_defaults(func=cmd_reach_fit)
 
     cfg = sub.add_parser("config", help="list settings")
     cfg.add_argument("--markdown", action="store_true")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import orjson
 
 from pipeline.classification.model import SEVERITY_LABELS
-from pipeline.reach import CascadeState
+from pipeline.reach import CascadeState, Outlook
 from pipeline.records import BrandMatch
 from pipeline.settings import Settings
 
@@ -34,6 +34,8 @@ class Policy:
     about_reach_factor: float = 5.0
     influencer_followers: int = 100_000
     pile_on_replies: int = 3
+    # The forecast may raise a level once this many reposts were seen (None: never).
+    forecast_min_reposts: int | None = 5
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
@@ -43,6 +45,7 @@ class Policy:
             about_reach_factor=s.about_reach_factor,
             influencer_followers=s.influencer_followers,
             pile_on_replies=s.pile_on_replies,
+            forecast_min_reposts=s.forecast_min_reposts if s.forecast_min_reposts > 0 else None,
         )
 
 
@@ -53,9 +56,10 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(state: CascadeState, policy: Policy) -> list[Decision]:
+def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) -> list[Decision]:
     """The severity each brand's team should see now, or nothing for a cascade that is
-    not (yet) a complaint worth escalating."""
+    not (yet) a complaint worth escalating. With an ``outlook``, a cascade forecast to
+    pass a reach threshold escalates now, before its reach does."""
     p = state.complaint_probability
     root = state.root
     if root is None or p is None or p < policy.min_complaint_probability:
@@ -80,6 +84,28 @@ def decide(state: CascadeState, policy: Policy) -> list[Decision]:
                 + ("" if match.addressed else " (raised for posts only about the brand)")
                 + "."
             )
+        if (
+            outlook is not None
+            and policy.forecast_min_reposts is not None
+            and outlook.reposts >= policy.forecast_min_reposts
+        ):
+            ahead = -1
+            for i, threshold in enumerate(policy.reach_thresholds):
+                if outlook.potential_reach >= threshold * factor:
+                    ahead = i
+            if ahead > level:
+                level = ahead
+                reasons.append(
+                    f"Forecast: potential reach about {outlook.potential_reach:,.0f} "
+                    f"(80% interval {outlook.potential_reach_low:,.0f} to {outlook.potential_reach_high:,.0f}) "
+                    f"once the cascade settles, from {outlook.reposts:,} reposts in "
+                    f"{_duration(outlook.observed_seconds)}; that passes the {LEVELS[ahead]} threshold of "
+                    f"{int(policy.reach_thresholds[ahead] * factor):,}."
+                )
+            if outlook.supercritical and level >= 0:
+                reasons.append(
+                    "SEISMIC reads the cascade as supercritical: each wave of reposts is larger than the last."
+                )
         if root.author_followers >= policy.influencer_followers and level < 1:
             level = 1
             reasons.append(
@@ -123,6 +149,7 @@ def event(
     *,
     now: datetime,
     source: str,
+    outlook: Outlook | None = None,
 ) -> dict[str, Any]:
     """The CloudEvent for one transition."""
     root = state.root
@@ -159,6 +186,7 @@ def event(
             "depth": state.depth,
             "potential_per_hour": round(state.potential_reach / hours) if hours > 0 else None,
         },
+        "forecast": _forecast(outlook),
         "participants": state.participants,
         "complaining_responses": state.complaining_responses,
         "reasons": list(decision.reasons),
@@ -177,6 +205,31 @@ def event(
         "datacontenttype": "application/json",
         "data": data,
     }
+
+
+def _forecast(o: Outlook | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {
+        "observed_seconds": round(o.observed_seconds, 1),
+        "reposts_seen": o.reposts,
+        "final_reposts": round(o.final_reposts, 1),
+        "final_reposts_interval": [round(o.final_reposts_low, 1), round(o.final_reposts_high, 1)],
+        "potential_reach": round(o.potential_reach),
+        "potential_reach_interval": [round(o.potential_reach_low), round(o.potential_reach_high)],
+        "interval": 0.8,
+        # JSON has no infinity: a supercritical SEISMIC forecast is null with the flag set.
+        "seismic_final_reposts": None if o.supercritical else round(o.seismic_final_reposts, 1),
+        "supercritical": o.supercritical,
+    }
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} seconds"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 def encode(cloudevent: dict[str, Any]) -> bytes:

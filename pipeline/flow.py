@@ -20,7 +20,7 @@ from pipeline.brands import Watchlist
 from pipeline.classification.model import Verdict
 from pipeline.escalation import Policy
 from pipeline.mention import InvalidMention, parse
-from pipeline.reach import CascadeTracker
+from pipeline.reach import CascadeTracker, Forecaster, outlook
 from pipeline.records import ClassifiedMention, DeadLetter, Mention
 
 
@@ -83,15 +83,22 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
 
 
 def track(
-    cm: ClassifiedMention, tracker: CascadeTracker, policy: Policy, now: datetime, source: str
+    cm: ClassifiedMention,
+    tracker: CascadeTracker,
+    policy: Policy,
+    now: datetime,
+    source: str,
+    forecaster: Forecaster | None = None,
+    partition: int = -1,
 ) -> list[dict[str, Any]]:
     """Fold one mention into its cascade; the escalation events it triggers."""
-    state = tracker.apply(cm)
+    state = tracker.apply(cm, partition, now.timestamp())
     if state is None:
         return []
     metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
-    moves = escalation.transitions(state, escalation.decide(state, policy))
+    ahead = outlook(state, forecaster) if forecaster is not None else None
+    moves = escalation.transitions(state, escalation.decide(state, policy, ahead))
     if not moves:
         return []
     tracker.save(state)
-    return [escalation.event(state, d, action, now=now, source=source) for d, action in moves]
+    return [escalation.event(state, d, action, now=now, source=source, outlook=ahead) for d, action in moves]

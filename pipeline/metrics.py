@@ -49,6 +49,9 @@ CASCADE_EVENTS = Counter(
     "Mentions folded into cascades, by kind.",
     ["kind"],
 )
+CASCADES_EXPIRED = Counter(
+    "flashpoint_cascades_expired_total", "Quiet cascades forgotten after FLASHPOINT_CASCADE_TTL_SECONDS."
+)
 MODEL_INFO = Gauge("flashpoint_model_info", "The complaint model in use (value 1).", ["version", "device"])
 ASSIGNED_PARTITIONS = Gauge(
     "flashpoint_assigned_partitions",

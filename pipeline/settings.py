@@ -50,6 +50,10 @@ class Settings:
         "Directory of the trained complaint head and its model card.",
         default=REPO_DIR / "models" / "complaint",
     )
+    reach_model: Path = _doc(
+        "Fitted reach forecast (flashpoint reach fit).",
+        default=REPO_DIR / "models" / "reach" / "forecast.json",
+    )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
     precision: str = _doc(
         "Encoder arithmetic: fp32, bf16, int8 (CPU only, fastest) or auto: on a CPU int8 when the "
@@ -80,6 +84,13 @@ class Settings:
         "A complaint from an author with this many followers is at least a warning.",
         default=100_000,
     )
+    forecast_min_reposts: int = _doc(
+        "Reposts seen before the reach forecast may raise an escalation (0: never).", default=5
+    )
+    cascade_ttl_seconds: float = _doc(
+        "Forget a cascade (and its participants and posts) after this long without an event.", default=172_800.0
+    )
+    sweep_interval_seconds: float = _doc("How often each partition looks for quiet cascades.", default=300.0)
     pile_on_replies: int = _doc("Complaining replies and quotes that raise a cascade one severity level.", default=3)
     rebalance_timeout_seconds: float = _doc(
         "How long a consumer-group rebalance may take; short for the embedded demo broker.",
@@ -119,6 +130,8 @@ class Settings:
             problems.append("device must be auto, cpu or cuda[:N]")
         if self.precision not in ("auto", "fp32", "bf16", "int8"):
             problems.append("precision must be auto, fp32, bf16 or int8")
+        if self.cascade_ttl_seconds <= 0 or self.sweep_interval_seconds <= 0:
+            problems.append("cascade_ttl_seconds and sweep_interval_seconds must be > 0")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
 

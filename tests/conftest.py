@@ -35,3 +35,12 @@ def seismic_example_csv() -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (shared data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tideh_events_csv() -> Path:
+    """75 large retweet cascades from the SEISMIC data (shared data; skips where absent)."""
+    path = SHARED_DATA / "cascades" / "seismic-subset-tideh" / "events.csv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not present (shared data)")
+    return path

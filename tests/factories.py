@@ -90,3 +90,29 @@ def complaints_csv_text(rows: int = 24) -> str:
         emotion = ("anger", "sadness", "disgust")[(i // 2) % 3] if complaint else ("joy", "other", "")[(i // 2) % 3]
         w.writerow([i, text, int(complaint), "electronics", severity, sentiment, emotion])
     return out.getvalue()
+
+
+def cascade_events(reposts: int, seed: int = 0, root_followers: float = 5_000.0) -> tuple[Any, Any]:
+    """(times, followers) of a cascade: the post at 0, then ``reposts`` reaction times
+    drawn from SEISMIC's kernel (flat for 5 minutes, then a power-law tail) and
+    log-normal follower counts."""
+    import numpy as np
+
+    from pipeline.reach import seismic
+
+    rng = np.random.default_rng(seed)
+    flat = seismic.C * seismic.S0
+    u = rng.random(reposts)
+    # Inverse of the kernel's CDF: uniform on [0, s0] with mass c*s0, then the tail.
+    tail = seismic.S0 * (((1 - u) / (1 - flat)) ** (-1 / seismic.THETA))
+    times = np.where(u < flat, u / seismic.C, np.minimum(tail, 30 * 86_400.0))
+    followers = np.round(rng.lognormal(5.0, 1.5, reposts))
+    order = np.argsort(times)
+    return np.concatenate([[0.0], times[order]]), np.concatenate([[root_followers], followers[order]])
+
+
+def cascade_csv_text(cascades: dict[str, tuple[Any, Any]]) -> str:
+    lines = ["cascade_id,relative_time_second,number_of_followers"]
+    for cid, (times, followers) in cascades.items():
+        lines += [f"{cid},{t:.1f},{n:.0f}" for t, n in zip(times, followers, strict=True)]
+    return "\n".join(lines) + "\n"

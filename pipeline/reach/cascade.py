@@ -6,7 +6,14 @@ State lives in three key-value stores that the stream worker backs with Faust ta
 - ``cascades``: cascade key -> :class:`CascadeState` as a dict (small: counters only,
   so a viral cascade does not rewrite a growing blob to the changelog on every event);
 - ``participants``: ``"<cascade>|<author id>"`` -> True, so each author counts once;
-- ``posts``: post key -> depth in its cascade; doubles as the redelivery check.
+- ``posts``: post key -> [depth in its cascade, cascade key]; doubles as the
+  redelivery check.
+
+A cascade's arrivals live in its state as an :class:`~.sketch.ArrivalSketch` (bounded:
+at most 106 time bins, under 5 KB as JSON; about 2.2 KB after six hours), which is all
+the reach forecast needs.
+Cascades quiet for longer than a time to live are swept away with their participants
+and posts (:meth:`CascadeTracker.sweep`), so state is bounded by the live cascades.
 
 Every event of one cascade is on one partition (the topic is keyed by cascade), so a
 post's parent, when seen at all, was seen here.
@@ -19,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipeline.reach.forecast import Forecaster, final_reach
+from pipeline.reach.sketch import ArrivalSketch
 from pipeline.records import BrandMatch, ClassifiedMention, post_key
 
 # A response counts towards a pile-on when the model thinks it is a complaint too.
@@ -58,6 +67,11 @@ class CascadeState:
     dropped_before_root: int = 0
     # brand -> highest escalation severity already published.
     escalated: dict[str, str] = field(default_factory=dict)
+    # ArrivalSketch.to_dict(): reposts and quotes over time, for the forecast.
+    arrivals: dict[str, Any] = field(default_factory=dict)
+    # Where the cascade lives and when this worker last saw it (for expiry).
+    partition: int = -1
+    touched_at: float = 0.0
 
     @property
     def responses(self) -> int:
@@ -94,14 +108,16 @@ class CascadeTracker:
     def save(self, state: CascadeState) -> None:
         self.cascades[state.key] = state.to_dict()
 
-    def apply(self, cm: ClassifiedMention) -> CascadeState | None:
+    def apply(self, cm: ClassifiedMention, partition: int = -1, now: float = 0.0) -> CascadeState | None:
         """Fold one mention into its cascade; None when it changed nothing that matters
-        (a redelivery, or an overflow before the root arrived)."""
+        (a redelivery, or an overflow before the root arrived). ``now`` (epoch seconds)
+        and ``partition`` date and place the cascade for :meth:`sweep`."""
         m = cm.mention
         if self.posts.get(m.key) is not None:
             return None
         key = cm.cascade_key
         state = self.get(key) or CascadeState(key=key)
+        state.partition, state.touched_at = partition, now
         is_root = m.is_root
         if not is_root and state.root is None and state.responses >= self.max_pending:
             state.dropped_before_root += 1
@@ -111,10 +127,21 @@ class CascadeTracker:
         if is_root:
             depth = 0
         else:
-            parent_depth = self.posts.get(post_key(m.platform, m.parent_id)) if m.parent_id else None
-            depth = int(parent_depth) + 1 if parent_depth is not None else 1
-        self.posts[m.key] = depth
+            parent = self.posts.get(post_key(m.platform, m.parent_id)) if m.parent_id else None
+            depth = _depth(parent) + 1 if parent is not None else 1
+        self.posts[m.key] = [depth, key]
         state.depth = max(state.depth, depth)
+
+        at = m.created_at.timestamp()
+        if is_root:
+            sketch = ArrivalSketch.from_dict(state.arrivals)
+            sketch.add_root(at, m.author.followers)
+            state.arrivals = sketch.to_dict()
+        elif m.kind in ("repost", "quote"):
+            # Replies are conversation: they do not re-share the post to followers.
+            sketch = ArrivalSketch.from_dict(state.arrivals)
+            sketch.add(at, m.author.followers)
+            state.arrivals = sketch.to_dict()
 
         if is_root:
             state.root = RootPost(
@@ -155,6 +182,73 @@ class CascadeTracker:
             state.last_event_at = when
         self.save(state)
         return state
+
+    def sweep(self, partition: int, now: float, ttl: float) -> int:
+        """Forget the cascades of ``partition`` untouched for ``ttl`` seconds, with their
+        participants and posts; the number forgotten. Runs while processing an event of
+        that partition, so the deletions go to the right changelog partition."""
+        expired = {
+            k
+            for k, v in list(self.cascades.items())
+            if v and v.get("partition") == partition and v.get("touched_at", now) < now - ttl
+        }
+        if not expired:
+            return 0
+        for k in expired:
+            del self.cascades[k]
+        for k in [k for k in list(self.participants.keys()) if k.rsplit("|", 1)[0] in expired]:
+            del self.participants[k]
+        for k, v in list(self.posts.items()):
+            if isinstance(v, list) and v[1] in expired:
+                del self.posts[k]
+        return len(expired)
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """Where a cascade is heading, as seen at its latest event."""
+
+    observed_seconds: float  # since the original post
+    reposts: int  # reposts and quotes seen
+    final_reposts: float
+    final_reposts_low: float  # 80% interval
+    final_reposts_high: float
+    potential_reach: float  # once the cascade settles
+    potential_reach_low: float
+    potential_reach_high: float
+    seismic_final_reposts: float  # inf when supercritical
+    supercritical: bool
+
+
+def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
+    """The forecast for a cascade whose original post has arrived."""
+    if state.root is None or not state.arrivals or state.last_event_at is None:
+        return None
+    sketch = ArrivalSketch.from_dict(state.arrivals)
+    s = sketch.seismic(_ts(state.last_event_at))
+    f = forecaster.predict(s.reposts, s.p * s.remaining_exposure, s.t)
+    followers = sketch.repost_followers
+
+    def reach(final: float) -> float:
+        return final_reach(s.reposts, followers, state.potential_reach, final)
+
+    return Outlook(
+        observed_seconds=s.t,
+        reposts=s.reposts,
+        final_reposts=f.final,
+        final_reposts_low=f.low,
+        final_reposts_high=f.high,
+        potential_reach=reach(f.final),
+        potential_reach_low=reach(f.low),
+        potential_reach_high=reach(f.high),
+        seismic_final_reposts=s.final,
+        supercritical=s.supercritical,
+    )
+
+
+def _depth(post: Any) -> int:
+    # Older states stored the bare depth.
+    return int(post[0]) if isinstance(post, list) else int(post)
 
 
 def _ts(iso: str) -> float:

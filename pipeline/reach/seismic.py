@@ -101,24 +101,38 @@ class Infectiousness:
 def infectiousness(times: np.ndarray, followers: np.ndarray, t: float) -> Infectiousness:
     """Local estimate of p at time ``t`` from events strictly before ``t``.
     ``times`` must be sorted, ``times[0]`` the original post."""
-    before = int(np.searchsorted(times, t, side="left"))
-    if t <= 0 or before == 0:
+    return infectiousness_weighted(times, followers, times[1:], np.ones(len(times) - 1), t, float(times[0]))
+
+
+def infectiousness_weighted(
+    exp_t: np.ndarray, exp_n: np.ndarray, rep_t: np.ndarray, rep_c: np.ndarray, t: float, root_t: float = 0.0
+) -> Infectiousness:
+    """The same estimate from weighted pseudo-events: exposure ``exp_n`` followers at
+    ``exp_t`` (the original post included) and ``rep_c`` reposts at ``rep_t``. With one
+    event per row and unit counts it is exactly the per-event estimate; a bounded
+    summary of a cascade (:mod:`.sketch`) passes one row per time bin."""
+    if t <= 0 or not np.any(exp_t < t):
         return Infectiousness(0.0, 0.0, 0.0, 0.0)
     window = min(max(t / 2, MIN_WINDOW), MAX_WINDOW)
-    in_window = before - int(np.searchsorted(times, t - window, side="left"))
-    if in_window < MIN_COUNT:
+    # Counting events, the original post is one.
+    ev_t = np.concatenate([[root_t], rep_t])
+    ev_c = np.concatenate([[1.0], rep_c])
+    order = np.argsort(ev_t, kind="stable")
+    ev_t, ev_c = ev_t[order], ev_c[order]
+    before = ev_t < t
+    if float(ev_c[before & (ev_t >= t - window)].sum()) < MIN_COUNT:
         # Too few recent events for a stable rate: reach back to the last few.
-        window = t - times[max(before - 1 - MIN_COUNT, 0)]
-    past = times[:before]
-    exposure = float(np.dot(followers[:before], weighted_exposure(past, t, window)))
-    reposts = past[1:]
-    recent = reposts[reposts >= t - window]
-    weighted_count = float(np.sum((recent - t) / window + 1))
+        back = np.cumsum(ev_c[before][::-1])
+        i = int(np.searchsorted(back, MIN_COUNT + 1, side="left"))
+        window = t - float(ev_t[before][::-1][min(i, len(back) - 1)])
+    past = exp_t < t
+    exposure = float(np.dot(exp_n[past], weighted_exposure(exp_t[past], t, window)))
+    recent = (rep_t < t) & (rep_t >= t - window)
+    weighted_count = float(np.dot(rep_c[recent], (rep_t[recent] - t) / window + 1))
     if weighted_count <= 0 or exposure <= 0:
         return Infectiousness(0.0, 0.0, 0.0, window)
     p = weighted_count / exposure
-    n = len(recent)
-    low, high = _chi2_interval(n)
+    low, high = _chi2_interval(round(float(rep_c[recent].sum())))
     return Infectiousness(p, p * low, p * high, window)
 
 
@@ -149,16 +163,32 @@ def _final(reposts: int, p: float, remaining: float, n_star: float) -> float:
     return reposts + p * remaining / (1 - p * n_star)
 
 
-def predict(times: Sequence[float], followers: Sequence[float], t: float, n_star: float = N_STAR) -> Prediction:
+def predict(
+    times: Sequence[float] | np.ndarray, followers: Sequence[float] | np.ndarray, t: float, n_star: float = N_STAR
+) -> Prediction:
     """SEISMIC's final-size prediction from the events up to ``t``."""
     ts = np.asarray(times, dtype=float)
     fs = np.asarray(followers, dtype=float)
     order = np.argsort(ts, kind="stable")
     ts, fs = ts[order], fs[order]
     seen = int(np.searchsorted(ts, t, side="right"))
-    reposts = max(seen - 1, 0)
-    inf = infectiousness(ts, fs, t)
-    remaining = float(np.dot(fs[:seen], kernel_ccdf(t - ts[:seen])))
+    return predict_weighted(ts[:seen], fs[:seen], ts[1:seen], np.ones(max(seen - 1, 0)), t, n_star, float(ts[0]))
+
+
+def predict_weighted(
+    exp_t: np.ndarray,
+    exp_n: np.ndarray,
+    rep_t: np.ndarray,
+    rep_c: np.ndarray,
+    t: float,
+    n_star: float = N_STAR,
+    root_t: float = 0.0,
+) -> Prediction:
+    """:func:`predict` from weighted pseudo-events seen by ``t`` (see
+    :func:`infectiousness_weighted`)."""
+    reposts = round(float(rep_c.sum()))
+    inf = infectiousness_weighted(exp_t, exp_n, rep_t, rep_c, t, root_t)
+    remaining = float(np.dot(exp_n, kernel_ccdf(t - exp_t)))
     return Prediction(
         t=t,
         reposts=reposts,
