@@ -34,8 +34,10 @@ class Policy:
     about_reach_factor: float = 5.0
     influencer_followers: int = 100_000
     pile_on_replies: int = 3
-    # The forecast may raise a level once this many reposts were seen (None: never).
+    # The forecast may raise a level once this many reposts were seen (None: never)
+    # over at least this long: a few reposts in the first seconds extrapolate wildly.
     forecast_min_reposts: int | None = 5
+    forecast_min_seconds: float = 300.0
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
@@ -46,6 +48,7 @@ class Policy:
             influencer_followers=s.influencer_followers,
             pile_on_replies=s.pile_on_replies,
             forecast_min_reposts=s.forecast_min_reposts if s.forecast_min_reposts > 0 else None,
+            forecast_min_seconds=s.forecast_min_seconds,
         )
 
 
@@ -88,6 +91,7 @@ def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) 
             outlook is not None
             and policy.forecast_min_reposts is not None
             and outlook.reposts >= policy.forecast_min_reposts
+            and outlook.observed_seconds >= policy.forecast_min_seconds
         ):
             ahead = -1
             for i, threshold in enumerate(policy.reach_thresholds):

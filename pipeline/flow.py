@@ -96,7 +96,10 @@ def track(
     if state is None:
         return []
     metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
-    ahead = outlook(state, forecaster) if forecaster is not None else None
+    # Forecasting costs a few hundred microseconds: only for cascades that may escalate.
+    p = state.complaint_probability
+    worth = forecaster is not None and p is not None and p >= policy.min_complaint_probability
+    ahead = outlook(state, forecaster) if worth and forecaster is not None else None
     moves = escalation.transitions(state, escalation.decide(state, policy, ahead))
     if not moves:
         return []

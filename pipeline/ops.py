@@ -31,6 +31,14 @@ def format_escalation(event: dict[str, Any]) -> str:
         + (f", {d['complaint_severity']['label']}" if d.get("complaint_severity") else "")
     )
     lines = [head, f'    "{text}"', f"    {figures}"]
+    f = d.get("forecast")
+    if f:
+        lo, hi = f["potential_reach_interval"]
+        lines.append(
+            f"    forecast after {f['observed_seconds'] / 60:.0f} min: reach {f['potential_reach']:,} "
+            f"(80%: {lo:,} to {hi:,}), {f['final_reposts']:,.0f} reposts"
+            + (" | supercritical" if f["supercritical"] else "")
+        )
     lines += [f"    - {r}" for r in d["reasons"]]
     lines.append(f"    {root['url'] or ''}  key={d['dedup_key']}")
     return "\n".join(lines)

@@ -87,6 +87,9 @@ class Settings:
     forecast_min_reposts: int = _doc(
         "Reposts seen before the reach forecast may raise an escalation (0: never).", default=5
     )
+    forecast_min_seconds: float = _doc(
+        "Seconds a cascade must be watched before its forecast may raise an escalation.", default=300.0
+    )
     cascade_ttl_seconds: float = _doc(
         "Forget a cascade (and its participants and posts) after this long without an event.", default=172_800.0
     )

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.escalation import LEVELS, Policy, decide, event, transitions
-from pipeline.reach import CascadeTracker
+from pipeline.reach import CascadeTracker, Forecaster, outlook
 from pipeline.records import BrandMatch
+from pipeline.settings import Settings
 from tests.factories import at, classified
 
 POLICY = Policy(
@@ -98,3 +99,93 @@ def test_event_is_a_cloudevent_with_everything_ops_needs() -> None:
     assert all(r.endswith(".") for r in data["reasons"])
     again = event(s, d, action, now=datetime(2026, 11, 23, tzinfo=UTC), source="urn:test")
     assert again["id"] == ev["id"], "the id must be stable for the same key and severity"
+
+
+def hot_cascade(reposts: int, every: float = 20.0, followers: int = 400) -> tuple[Any, Any]:
+    """A complaint by a small account, reposted fast."""
+    t, s = cascade(300)
+    for i in range(reposts):
+        s = t.apply(
+            classified(
+                id=f"x{i}",
+                kind="repost",
+                parent_id="r",
+                root_id="r",
+                created_at=at(every * (i + 1)),
+                author={"id": f"u{i}", "followers": followers},
+            )
+        )
+    return t, s
+
+
+FORECASTER = Forecaster.load(Settings().reach_model)
+
+
+def test_forecast_escalates_before_reach_crosses_and_says_so() -> None:
+    _, s = hot_cascade(20)
+    assert s.potential_reach == 300 + 20 * 400 < POLICY.reach_thresholds[1]
+    now_only = decide(s, POLICY)
+    ahead = outlook(s, FORECASTER)
+    assert ahead is not None and ahead.potential_reach >= POLICY.reach_thresholds[1]
+    with_forecast = decide(s, POLICY, ahead)
+    assert LEVELS.index(with_forecast[0].severity) > LEVELS.index(now_only[0].severity)
+    assert any(
+        r.startswith("Forecast: potential reach about") and "80% interval" in r for r in with_forecast[0].reasons
+    )
+    ((d, action),) = transitions(s, with_forecast)
+    data = event(s, d, action, now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="urn:test", outlook=ahead)["data"]
+    f = data["forecast"]
+    assert f["observed_seconds"] == 400 and f["reposts_seen"] == 20
+    lo, hi = f["potential_reach_interval"]
+    assert lo <= f["potential_reach"] <= hi and f["interval"] == 0.8
+    assert f["final_reposts_interval"][0] >= 20
+    assert isinstance(f["supercritical"], bool)
+
+
+def test_forecast_waits_for_enough_reposts_and_time() -> None:
+    _, s = hot_cascade(4, every=100.0)
+    ahead = outlook(s, FORECASTER)
+    assert ahead is not None and ahead.observed_seconds >= POLICY.forecast_min_seconds
+    assert decide(s, POLICY, ahead) == decide(s, POLICY)
+    _, s = hot_cascade(20, every=5.0)  # 20 reposts in 100 seconds: too early to tell
+    ahead = outlook(s, FORECASTER)
+    assert ahead is not None and ahead.potential_reach >= POLICY.reach_thresholds[1]
+    assert decide(s, POLICY, ahead) == decide(s, POLICY)
+    off = Policy(**{**POLICY.__dict__, "forecast_min_reposts": None})
+    _, s = hot_cascade(20)
+    assert decide(s, off, outlook(s, FORECASTER)) == decide(s, POLICY)
+
+
+def test_growing_forecast_upgrades() -> None:
+    t, s = hot_cascade(6, every=60.0)  # observed 6 minutes
+    first = transitions(s, decide(s, POLICY, outlook(s, FORECASTER)))
+    assert [a for _, a in first] == ["open"]
+    t.save(s)
+    level = s.escalated["Acme"]
+    for i in range(6, 200):
+        s = t.apply(
+            classified(
+                id=f"x{i}",
+                kind="repost",
+                parent_id="r",
+                root_id="r",
+                created_at=at(360 + 5 * i),
+                author={"id": f"u{i}", "followers": 400},
+            )
+        )
+    moves = transitions(s, decide(s, POLICY, outlook(s, FORECASTER)))
+    assert [a for _, a in moves] == ["upgrade"]
+    assert LEVELS.index(s.escalated["Acme"]) > LEVELS.index(level)
+
+
+def test_supercritical_cascade_is_flagged() -> None:
+    _, s = hot_cascade(60, every=5.0, followers=5)
+    ahead = outlook(s, FORECASTER)
+    # 60 reposts in 5 minutes from 600 followers' worth of exposure: p * n* >= 1.
+    assert ahead is not None and ahead.supercritical
+    assert any("supercritical" in r for r in decide(s, POLICY, ahead)[0].reasons)
+    data = event(
+        s, decide(s, POLICY, ahead)[0], "open", now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="u", outlook=ahead
+    )
+    assert data["data"]["forecast"]["supercritical"] is ahead.supercritical
+    assert (data["data"]["forecast"]["seismic_final_reposts"] is None) is ahead.supercritical

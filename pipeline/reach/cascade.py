@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.reach.forecast import Forecaster, final_reach
+from pipeline.reach.forecast import Forecaster, Snapshot, final_reach
 from pipeline.reach.sketch import ArrivalSketch
 from pipeline.records import BrandMatch, ClassifiedMention, post_key
 
@@ -225,8 +225,9 @@ def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
     if state.root is None or not state.arrivals or state.last_event_at is None:
         return None
     sketch = ArrivalSketch.from_dict(state.arrivals)
-    s = sketch.seismic(_ts(state.last_event_at))
-    f = forecaster.predict(s.reposts, s.p * s.remaining_exposure, s.t)
+    snap = Snapshot.of_sketch(sketch, _ts(state.last_event_at))
+    s = snap.seismic
+    f = forecaster.predict(snap)
     followers = sketch.repost_followers
 
     def reach(final: float) -> float:

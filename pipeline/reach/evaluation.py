@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.reach.forecast import Cascade, Forecaster, features, final_reach, fit
+from pipeline.reach.forecast import FIT_TIMES, Cascade, Forecaster, Snapshot, final_reach, fit
 
 DEFAULT_THRESHOLDS = (50, 100, 500, 1_000, 2_500, 5_000, 10_000)
 
@@ -59,7 +59,9 @@ def evaluate(
     for k in sorted(set(fold.tolist())):
         model = forecaster
         if cv >= 2:
-            model = fit([c for c, f in zip(cascades, fold, strict=True) if f != k], times=[observe], seed=seed)
+            # All the usual observation times: the trees learn from every one of them.
+            times = sorted({*FIT_TIMES, observe})
+            model = fit([c for c, f in zip(cascades, fold, strict=True) if f != k], times=times, seed=seed)
         assert model is not None
         for c, f in zip(cascades, fold, strict=True):
             if f != k:
@@ -67,8 +69,8 @@ def evaluate(
             x = c if thin >= 1.0 else c.thinned(thin, thin_rng)
             if x.final == 0:
                 continue
-            feat = features(x, observe)
-            ours = model.predict(feat.reposts, feat.first_generation, observe).final
+            feat = Snapshot.of(x, observe)
+            ours = model.predict(feat).final
             seen = x.times <= observe
             reach_now = float(x.followers[seen].sum())
             rep_followers = float(x.followers[1:][x.times[1:] <= observe].sum())

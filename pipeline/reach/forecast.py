@@ -1,24 +1,30 @@
-"""Flashpoint's forecast of a cascade's final size: SEISMIC with a learned correction.
+"""Flashpoint's forecast of a cascade's final size: SEISMIC, corrected by what it misses.
 
 SEISMIC's own forecast is reposts so far, R, plus the reposts still owed by the
 exposure seen so far, F = p * (follower-weighted remaining kernel mass), scaled up by
 the branching factor. On real cascades it is biased low early on (the crowd keeps
 reacting longer than the kernel says) and its branching factor swings with noisy
-estimates of p. The forecast here keeps R, and for the future blends SEISMIC's
-first-generation estimate with the count so far, geometrically, with weights learned
-per observation time t (as the SEISMIC paper itself corrects its predictor per t):
+estimates of p. The forecast here is the geometric mean of two corrections, each
+fitted to minimise the absolute percentage error:
 
-    final(t) = R + exp(a_t) * (R + 1) ** b_t * F ** (1 - b_t)
+1. a formula, fitted per observation time t (as the SEISMIC paper corrects its own
+   predictor per t): ``R + exp(a_t) * (R + 1) ** b_t * F ** (1 - b_t)``;
+2. gradient-boosted trees (300 trees of depth 3) on scale-free features of the cascade
+   so far: F / R, SEISMIC's branching ratio p * n*, the share of reposts in the last
+   half and quarter of the time observed, the recent reposters' followers against all
+   reposters', the author's against the reposters', and log t. They predict
+   log(final / (R + 1)).
 
-Both terms grow in proportion to the cascade (F through p), so the forecast scales
-with the cascade and does not learn "cascades are large" from a training set of large
-ones; it is fitted on thinned copies of the training cascades too (each repost kept
-with probability 0.2, 0.05 or 0.01), so it is trained on small cascades' noise. The
-loss is the absolute percentage error itself. The interval is the 10th and 90th
-percentile of log(true / forecast) on the training rows at that t.
+Neither sees the cascade's size itself, only ratios, so the forecast grows in
+proportion to the cascade and does not learn "cascades are large" from a training set
+of large ones. Both are fitted on thinned copies of the training cascades too (each
+repost kept with probability 0.2, 0.05, 0.02 or 0.01), so they are trained on small
+cascades' noise. The interval is the 10th and 90th percentile of log(true / forecast)
+on the training rows at that t.
 
-Parameters ship in ``models/reach/forecast.json`` (written by ``flashpoint reach fit``)
-and are interpolated linearly in log t between the fitted observation times.
+Parameters ship in ``models/reach/forecast.json`` (written by ``flashpoint reach fit``;
+the trees as plain arrays, evaluated here with numpy) and are interpolated linearly in
+log t between the fitted observation times.
 """
 
 from __future__ import annotations
@@ -27,16 +33,20 @@ import csv
 import gzip
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pipeline.reach import seismic
+from pipeline.reach.seismic import Prediction
+from pipeline.reach.sketch import ArrivalSketch
 
 FIT_TIMES = (300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14_400.0, 21_600.0, 43_200.0, 86_400.0)
-THINNING = (1.0, 0.2, 0.05, 0.05, 0.01, 0.01, 0.01)
+THINNING = (1.0, 0.2, 0.05, 0.05, 0.02, 0.02, 0.01, 0.01)
+TREE_COUNT = 300
 VERSION = 1
 
 
@@ -84,17 +94,138 @@ def read_events(path: Path) -> list[Cascade]:
 
 
 @dataclass(frozen=True, slots=True)
-class Features:
-    """What both predictors see at observation time t."""
+class Snapshot:
+    """What the forecast sees of a cascade at observation time t: from its events
+    (:meth:`of`) or from its bounded sketch in the stream (:meth:`of_sketch`)."""
 
+    t: float
     reposts: int  # R
     first_generation: float  # F = p * remaining exposure
-    seismic: seismic.Prediction
+    p: float
+    recent_half: float  # reposts in (t/2, t], over R + 1
+    recent_quarter: float  # reposts in (3t/4, t], over R + 1
+    followers_recent: float  # mean followers of reposters in (t/2, t]
+    followers_all: float  # mean followers of all reposters so far
+    root_followers: float
+    seismic: Prediction
+
+    @classmethod
+    def of(cls, c: Cascade, t: float) -> Snapshot:
+        s = seismic.predict(c.times, c.followers, t)
+        seen = c.times[1:] <= t
+        times, followers = c.times[1:][seen], c.followers[1:][seen]
+        return cls._build(s, t, times, np.ones(len(times)), followers, float(c.followers[0]))
+
+    @classmethod
+    def of_sketch(cls, sketch: ArrivalSketch, at: float) -> Snapshot:
+        exp_t, exp_n, rep_t, rep_c = sketch.arrays()
+        t = max(at - (sketch.anchor or at), 0.0)
+        s = seismic.predict_weighted(exp_t, exp_n, rep_t, rep_c, t)
+        return cls._build(s, t, rep_t, rep_c, exp_n[1:], sketch.root_followers)
+
+    @classmethod
+    def _build(
+        cls, s: Prediction, t: float, times: np.ndarray, counts: np.ndarray, followers: np.ndarray, root: float
+    ) -> Snapshot:
+        # ``followers`` are sums per row (one row per event, or per sketch bin).
+        r = float(counts.sum())
+        half, quarter = times > t / 2, times > 3 * t / 4
+        return cls(
+            t=t,
+            reposts=s.reposts,
+            first_generation=s.p * s.remaining_exposure,
+            p=s.p,
+            recent_half=float(counts[half].sum()) / (r + 1),
+            recent_quarter=float(counts[quarter].sum()) / (r + 1),
+            followers_recent=float(followers[half].sum() / counts[half].sum()) if counts[half].sum() else 0.0,
+            followers_all=float(followers.sum() / r) if r else 0.0,
+            root_followers=root,
+            seismic=s,
+        )
+
+    def vector(self) -> list[float]:
+        """The trees' features, in :data:`TREE_FEATURES` order."""
+        return [
+            math.log((self.first_generation + 1) / (self.reposts + 1)),
+            math.log(self.p * seismic.N_STAR + 1e-4),
+            self.recent_half,
+            self.recent_quarter,
+            math.log((self.followers_recent + 1) / (self.followers_all + 1)),
+            math.log(self.root_followers + 1) - math.log(self.followers_all + 1),
+            math.log(max(self.t, 1.0)),
+        ]
 
 
-def features(c: Cascade, t: float) -> Features:
-    s = seismic.predict(c.times, c.followers, t)
-    return Features(s.reposts, s.p * s.remaining_exposure, s)
+TREE_FEATURES = (
+    "log((F + 1) / (R + 1))",
+    "log(p * n* + 1e-4)",
+    "share of reposts in the last half",
+    "share of reposts in the last quarter",
+    "log(recent reposters' mean followers / all reposters')",
+    "log(author's followers / reposters' mean)",
+    "log t",
+)
+
+
+@dataclass
+class Trees:
+    """A boosted regression-tree ensemble as arrays: per tree and node, the feature
+    (-1 at a leaf), threshold, children and value. Prediction is ``base + rate * sum``
+    of the leaves reached."""
+
+    base: float
+    rate: float
+    feature: list[list[int]]
+    threshold: list[list[float]]
+    left: list[list[int]]
+    right: list[list[int]]
+    value: list[list[float]]
+
+    def __post_init__(self) -> None:
+        width = max(len(f) for f in self.feature)
+
+        def pad(rows: list[list[Any]], fill: Any) -> np.ndarray:
+            return np.array([r + [fill] * (width - len(r)) for r in rows])
+
+        self._f = pad(self.feature, -1)
+        self._thr = pad(self.threshold, 0.0)
+        self._l = pad(self.left, -1)
+        self._r = pad(self.right, -1)
+        self._v = pad(self.value, 0.0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Rows of features -> predictions."""
+        x = np.atleast_2d(x)
+        n_trees = len(self._f)
+        node = np.zeros((len(x), n_trees), dtype=int)
+        tree = np.arange(n_trees)[None, :]
+        while True:
+            f = self._f[tree, node]
+            leaf = f < 0
+            if leaf.all():
+                break
+            go_left = x[np.arange(len(x))[:, None], np.maximum(f, 0)] <= self._thr[tree, node]
+            node = np.where(leaf, node, np.where(go_left, self._l[tree, node], self._r[tree, node]))
+        return np.asarray(self.base + self.rate * self._v[tree, node].sum(axis=1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("base", "rate", "feature", "threshold", "left", "right", "value")}
+
+    @classmethod
+    def from_sklearn(cls, gb: Any, shift: float = 0.0) -> Trees:
+        """From a fitted ``GradientBoostingRegressor`` (its predictions plus ``shift``)."""
+        trees = [e[0].tree_ for e in gb.estimators_]
+        # The initial estimate is a constant (the median, for absolute error).
+        base = float(np.ravel(gb.init_.predict(np.zeros((1, gb.n_features_in_))))[0])
+        return cls(
+            base=base + shift,
+            rate=float(gb.learning_rate),
+            feature=[[int(v) for v in t.feature] for t in trees],
+            threshold=[[float(v) for v in t.threshold] for t in trees],
+            left=[[int(v) for v in t.children_left] for t in trees],
+            right=[[int(v) for v in t.children_right] for t in trees],
+            value=[[float(v) for v in t.value[:, 0, 0]] for t in trees],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,31 +243,46 @@ class Forecaster:
     b: list[float]
     q10: list[float]
     q90: list[float]
+    trees: Trees | None = None
     trained_on: str = ""
     version: int = VERSION
-    fit_report: dict[str, object] = field(default_factory=dict)
 
     def _at(self, values: list[float], t: float) -> float:
         lt = np.log(np.clip(t, self.times[0], self.times[-1]))
         return float(np.interp(lt, np.log(self.times), values))
 
-    def predict(self, reposts: float, first_generation: float, t: float) -> Forecast:
-        a, b = self._at(self.a, t), self._at(self.b, t)
-        final = float(_formula(reposts, first_generation, a, b))
-        lo, hi = final * math.exp(self._at(self.q10, t)), final * math.exp(self._at(self.q90, t))
+    def point(self, snap: Snapshot) -> float:
+        t = snap.t
+        formula = float(_formula(snap.reposts, snap.first_generation, self._at(self.a, t), self._at(self.b, t)))
+        if self.trees is None:
+            return formula
+        trees = _from_trees(snap.reposts, float(self.trees.predict(np.array([snap.vector()]))[0]))
+        return math.sqrt(formula * trees)
+
+    def predict(self, snap: Snapshot) -> Forecast:
+        final = self.point(snap)
+        lo, hi = final * math.exp(self._at(self.q10, snap.t)), final * math.exp(self._at(self.q90, snap.t))
         # The cascade will be at least as large as it is.
-        return Forecast(t, final, max(lo, reposts), max(hi, reposts))
+        r = snap.reposts
+        return Forecast(snap.t, max(final, r), max(lo, r), max(hi, r))
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1) + "\n")
+        d = {k: getattr(self, k) for k in ("version", "trained_on", "times", "a", "b", "q10", "q90")}
+        d["tree_features"] = list(TREE_FEATURES)
+        d["trees"] = self.trees.to_dict() if self.trees else None
+        path.write_text(json.dumps(d, separators=(",", ":")) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Forecaster:
         d = json.loads(path.read_text())
         if d.get("version") != VERSION:
             raise ValueError(f"{path}: forecast version {d.get('version')}, this code reads {VERSION}")
-        return cls(**d)
+        if d.get("trees") and d.get("tree_features") != list(TREE_FEATURES):
+            raise ValueError(f"{path}: the trees were fitted on other features; refit with flashpoint reach fit")
+        trees = Trees(**d["trees"]) if d.get("trees") else None
+        keep = ("times", "a", "b", "q10", "q90", "trained_on", "version")
+        return cls(trees=trees, **{k: d[k] for k in keep})
 
 
 def final_reach(reposts: int, repost_followers: float, reach_now: float, final: float) -> float:
@@ -153,25 +299,62 @@ def _formula(reposts: float | np.ndarray, first_generation: float | np.ndarray, 
     return np.asarray(r + np.exp(a) * (r + 1) ** b * f ** (1 - b))
 
 
-def _rows(cascades: Iterable[Cascade], t: float, seed: int) -> Iterator[tuple[float, float, float]]:
-    """(R, F, true final) at ``t`` for each cascade and its thinned copies."""
+def _from_trees(reposts: float | np.ndarray, log_ratio: float | np.ndarray) -> np.ndarray:
+    r = np.asarray(reposts, dtype=float)
+    return np.asarray(np.maximum(np.exp(log_ratio) * (r + 1), r))
+
+
+def snapshots(cascades: Iterable[Cascade], times: Sequence[float], seed: int) -> list[tuple[Snapshot, int]]:
+    """(snapshot, true final) at each of ``times`` for each cascade and its thinned
+    copies."""
     rng = np.random.default_rng(seed)
+    out: list[tuple[Snapshot, int]] = []
     for c in cascades:
         for keep in THINNING:
             x = c if keep == 1.0 else c.thinned(keep, rng)
             if x.final == 0:
                 continue
-            f = features(x, t)
-            yield f.reposts, f.first_generation, x.final
+            out.extend((Snapshot.of(x, t), x.final) for t in times)
+    return out
+
+
+def _fit_trees(rows: list[tuple[Snapshot, int]]) -> Trees:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    x = np.array([s.vector() for s, _ in rows])
+    r = np.array([s.reposts for s, _ in rows], dtype=float)
+    y = np.array([f for _, f in rows], dtype=float)
+    gb = GradientBoostingRegressor(
+        loss="absolute_error",
+        n_estimators=TREE_COUNT,
+        max_depth=3,
+        learning_rate=0.05,
+        subsample=0.8,
+        min_samples_leaf=20,
+        random_state=0,
+    )
+    gb.fit(x, np.log(y / (r + 1)))
+    # The median of log(final / R) over-predicts in percentage terms (an over-estimate
+    # can be off by more than 100%, an under-estimate cannot): shift it to the APE optimum.
+    raw = gb.predict(x)
+    shift = min(
+        np.linspace(-0.5, 0.3, 81),
+        key=lambda d: float(np.mean(np.abs(_from_trees(r, raw + d) - y) / y)),
+    )
+    return Trees.from_sklearn(gb, float(shift))
 
 
 def fit(cascades: Sequence[Cascade], times: Sequence[float] = FIT_TIMES, seed: int = 0, name: str = "") -> Forecaster:
     from scipy.optimize import minimize  # type: ignore[import-untyped]
 
-    a, b, q10, q90 = [], [], [], []
+    rows = snapshots(cascades, times, seed)
+    trees = _fit_trees(rows)
+    a, b = [], []
     for t in times:
-        rows = np.array(list(_rows(cascades, t, seed)), dtype=float).reshape(-1, 3)
-        r, f, y = rows[:, 0], rows[:, 1], rows[:, 2]
+        at = [(s, y) for s, y in rows if s.t == t]
+        r = np.array([s.reposts for s, _ in at], dtype=float)
+        f = np.array([s.first_generation for s, _ in at])
+        y = np.array([y for _, y in at], dtype=float)
 
         def loss(theta: np.ndarray, r: np.ndarray = r, f: np.ndarray = f, y: np.ndarray = y) -> float:
             return float(np.mean(np.abs(_formula(r, f, theta[0], theta[1]) - y) / y))
@@ -180,10 +363,11 @@ def fit(cascades: Sequence[Cascade], times: Sequence[float] = FIT_TIMES, seed: i
         starts = ([0.0, 0.5], [0.5, 0.0])
         best = min((minimize(loss, x0, method="Nelder-Mead", options=opts) for x0 in starts), key=lambda res: res.fun)
         # b outside [0, 1] would let the forecast shrink as a cascade grows.
-        ta, tb = float(best.x[0]), float(np.clip(best.x[1], 0.0, 1.0))
-        resid = np.log(y / _formula(r, f, ta, tb))
-        a.append(ta)
-        b.append(tb)
-        q10.append(float(np.percentile(resid, 10)))
-        q90.append(float(np.percentile(resid, 90)))
-    return Forecaster(list(map(float, times)), a, b, q10, q90, trained_on=name)
+        a.append(float(best.x[0]))
+        b.append(float(np.clip(best.x[1], 0.0, 1.0)))
+    model = Forecaster(list(map(float, times)), a, b, [0.0] * len(times), [0.0] * len(times), trees, name)
+    for i, t in enumerate(times):
+        resid = np.log([y / model.point(s) for s, y in rows if s.t == t])
+        model.q10[i] = float(np.percentile(resid, 10))
+        model.q90[i] = float(np.percentile(resid, 90))
+    return model

@@ -27,6 +27,7 @@ repost.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ def infectiousness_weighted(
     return Infectiousness(p, p * low, p * high, window)
 
 
+@functools.lru_cache(maxsize=4096)
 def _chi2_interval(n: int) -> tuple[float, float]:
     from scipy.stats import chi2  # type: ignore[import-untyped]
 

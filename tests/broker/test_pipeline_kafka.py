@@ -123,6 +123,9 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
     assert last["root_post"]["id"] == "r1" and last["root_post"]["author_handle"] == "alice"
     assert last["reach"]["potential"] == 1_200 + 10 * 3_000 + 200_000 + 800_000
     assert last["participants"] == 13 and last["reach"]["reposts"] == 12
+    # Twelve reposts in twelve seconds: forecast and reported, too early to act on.
+    assert last["forecast"]["reposts_seen"] == 12 and last["forecast"]["observed_seconds"] == 11
+    assert not any(r.startswith("Forecast:") for r in last["reasons"])
     assert all(k == e["data"]["dedup_key"].encode() for (k, _, _), e in zip(esc_raw, events, strict=True))
 
     assert len(dead) == len(BAD)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.reach import CascadeState, CascadeTracker
+from pipeline.reach import CascadeState, CascadeTracker, Forecaster, outlook
+from pipeline.settings import Settings
 from tests.factories import at, classified
 
 
@@ -73,3 +74,64 @@ def test_state_round_trips_through_its_dict() -> None:
     s = t.apply(classified(id="r"))
     assert s is not None
     assert CascadeState.from_dict(s.to_dict()) == s
+
+
+def repost(i: int, seconds: float, followers: int = 200, cascade: str = "r") -> Any:
+    return classified(
+        id=f"{cascade}-{i}",
+        kind="repost",
+        parent_id=cascade,
+        root_id=cascade,
+        created_at=at(seconds),
+        author={"id": f"{cascade}-u{i}", "followers": followers},
+    )
+
+
+def test_reposts_and_quotes_feed_the_sketch_replies_do_not() -> None:
+    t = tracker()
+    t.apply(classified(id="r", author={"followers": 1000}))
+    t.apply(repost(1, 60))
+    t.apply(classified(id="q", kind="quote", parent_id="r", root_id="r", text="so's mine", created_at=at(90)))
+    s = t.apply(classified(id="p", kind="reply", parent_id="r", root_id="r", text="same", created_at=at(120)))
+    assert s is not None
+    from pipeline.reach.sketch import ArrivalSketch
+
+    sk = ArrivalSketch.from_dict(s.arrivals)
+    assert sk.reposts == 2 and sk.root_seen and sk.root_followers == 1000
+
+
+def test_outlook_forecasts_from_the_latest_event() -> None:
+    t = tracker()
+    t.apply(classified(id="r", author={"followers": 2000}))
+    s = None
+    for i in range(30):
+        s = t.apply(repost(i, 20 * (i + 1), followers=300))
+    assert s is not None
+    o = outlook(s, Forecaster.load(Settings().reach_model))
+    assert o is not None
+    assert o.observed_seconds == 600 and o.reposts == 30
+    assert o.final_reposts >= 30 and o.final_reposts_low <= o.final_reposts <= o.final_reposts_high
+    assert o.potential_reach > s.potential_reach
+
+
+def test_no_outlook_before_the_root() -> None:
+    t = tracker()
+    s = t.apply(repost(1, 60))
+    assert s is not None and outlook(s, Forecaster.load(Settings().reach_model)) is None
+
+
+def test_sweep_forgets_quiet_cascades_of_its_partition_only() -> None:
+    t = tracker()
+    t.apply(classified(id="r", author={"id": "alice"}), partition=0, now=1_000.0)
+    t.apply(repost(1, 60), partition=0, now=1_000.0)
+    t.apply(classified(id="s", author={"id": "bob"}), partition=1, now=1_000.0)  # other partition
+    t.apply(classified(id="u", author={"id": "carol"}), partition=0, now=5_000.0)  # recent
+    assert t.sweep(0, now=5_500.0, ttl=3_600.0) == 1
+    assert t.get("twitter:r") is None
+    assert not any(k.startswith("twitter:r|") for k in t.participants)
+    assert sorted(t.posts) == ["twitter:s", "twitter:u"]
+    assert t.get("twitter:s") is not None and t.get("twitter:u") is not None
+    assert t.sweep(0, now=5_500.0, ttl=3_600.0) == 0
+    # A late repost of a forgotten cascade starts over, waiting for a root that is gone.
+    late = t.apply(repost(2, 7_000), partition=0, now=6_000.0)
+    assert late is not None and late.root is None and late.reposts == 1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.reach.evaluation import evaluate, render
-from pipeline.reach.forecast import Cascade, Forecaster, final_reach, fit, read_events
+from pipeline.reach.forecast import Cascade, Forecaster, Snapshot, Trees, final_reach, fit, read_events
 from pipeline.settings import Settings
 from tests.factories import cascade_csv_text, cascade_events
 
@@ -53,13 +53,30 @@ def test_read_events_rejects_bad_files_clearly(tmp_path: Path, text: str, messag
 
 def test_shipped_forecast_loads_and_grows_with_the_cascade() -> None:
     f = Forecaster.load(SHIPPED)
-    assert f.times == sorted(f.times) and all(0 <= b <= 1 for b in f.b)
-    small, large = f.predict(10, 5.0, 3600), f.predict(1_000, 500.0, 3600)
-    assert 10 <= small.final < large.final
+    assert f.times == sorted(f.times) and all(0 <= b <= 1 for b in f.b) and f.trees is not None
+    times, followers = cascade_events(3_000, seed=3)
+    big = Cascade("big", times, followers)
+    # The same cascade with every 30th repost: the same shape, a thirtieth of the size.
+    small = Cascade("small", times[::30], followers[::30])
+    fb, fs = f.predict(Snapshot.of(big, 3600)), f.predict(Snapshot.of(small, 3600))
+    assert fb.final > fs.final >= Snapshot.of(small, 3600).reposts
     # Nearly proportional: the forecast learns no prior on cascade size.
-    assert large.final / small.final == pytest.approx(100, rel=0.15)
-    assert small.low <= small.final <= small.high
-    assert f.predict(10, 0.0, 3600).low >= 10  # never below what is already there
+    assert fb.final / fs.final == pytest.approx(30, rel=0.35)
+    assert fs.low <= fs.final <= fs.high
+    quiet = Snapshot.of(Cascade("q", np.array([0.0, 10.0, 20.0]), np.array([100.0, 0.0, 0.0])), 86_400)
+    assert f.predict(quiet).low >= 2  # never below what is already there
+
+
+def test_trees_evaluate_as_sklearn_does() -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1_000, 7))
+    y = 2 * x[:, 0] + np.sin(x[:, 1]) + rng.normal(size=1_000) * 0.1
+    gb = GradientBoostingRegressor(loss="absolute_error", n_estimators=40, max_depth=3, random_state=0).fit(x, y)
+    trees = Trees.from_sklearn(gb, shift=0.25)
+    back = Trees(**json.loads(json.dumps(trees.to_dict())))
+    np.testing.assert_allclose(back.predict(x[:300]), gb.predict(x[:300]) + 0.25, atol=1e-9)
 
 
 def test_fit_on_synthetic_cascades_beats_seismic_held_out() -> None:
@@ -111,7 +128,9 @@ def test_fit_writes_a_loadable_forecast(tmp_path: Path) -> None:
     f.save(tmp_path / "f.json")
     back = Forecaster.load(tmp_path / "f.json")
     assert back.a == f.a and back.trained_on == "synthetic"
-    assert np.isfinite(back.predict(50, 20.0, 1200).final)
+    c = cascades[0]
+    assert np.isfinite(back.predict(Snapshot.of(c, 1200)).final)
+    assert back.predict(Snapshot.of(c, 1200)).final == pytest.approx(f.predict(Snapshot.of(c, 1200)).final)
 
 
 @pytest.mark.parametrize("observe", [600.0, 3600.0])
