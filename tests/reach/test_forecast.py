@@ -145,3 +145,19 @@ def test_beats_seismic_on_held_out_real_cascades(tideh_events_csv: Path, observe
     r = evaluate(cascades, observe, cv=5, thin=0.02)
     assert r["final_size"]["median"] < 100
     assert r["size"]["flashpoint"]["mean_ape"] < r["size"]["seismic"]["mean_ape"], r
+
+
+def test_plot_script_draws_the_median_cascade(tmp_path: Path) -> None:
+    cascades = {f"c{i}": cascade_events(300 + 100 * i, seed=20 + i) for i in range(5)}
+    events = tmp_path / "events.csv"
+    events.write_text(cascade_csv_text(cascades))
+    out = tmp_path / "plot.png"
+    script = Path(__file__).resolve().parents[2] / "models" / "reach" / "plot_cascade.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--events", str(events), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "cascade c2" in done.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
