@@ -262,3 +262,45 @@ def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(
     finally:
         for w in workers:
             w.stop()
+
+
+def classified_partition(cascade_key: str, partitions: int) -> int:
+    # The worker keys mentions.classified by cascade with Kafka's default partitioner.
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(cascade_key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def test_quiet_cascades_expire_and_late_reposts_do_not_revive_them(settings: Settings, tmp_path: Path) -> None:
+    s = settings.replace(cascade_ttl_seconds=3.0, sweep_interval_seconds=1.0)
+    worker = make_worker(s, tmp_path / "worker.log")
+    try:
+        worker.start()
+        home = classified_partition("twitter:e1", s.partitions)
+        # Another cascade on the same partition: its events trigger that partition's sweep.
+        other = next(f"e{i}" for i in range(2, 200) if classified_partition(f"twitter:e{i}", s.partitions) == home)
+        asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, [root("e1"), *viral_cascade("e1", [3_000])]))
+        assert len(asyncio.run(collect(s.bootstrap_servers, s.topic_escalations, until=1, timeout=180, worker=worker)))
+        time.sleep(5)
+        asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, [root(other)]))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            m = re.search(r"^flashpoint_cascades_expired_total (\S+)$", worker.metrics(), re.M)
+            if m and float(m.group(1)) >= 1:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"no cascade expired:\n{worker.tail()}")
+        # A repost of the forgotten cascade that would have made it critical: it starts
+        # over without its root, so nothing escalates.
+        late = viral_cascade("e1", [900_000], start=10)[0].replace(b"e1-rp0", b"e1-late")
+        asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, [late]))
+        events = escalations_of(
+            asyncio.run(collect(s.bootstrap_servers, s.topic_escalations, until=99, timeout=15, worker=worker))
+        )
+        assert [(e["data"]["dedup_key"], e["data"]["action"]) for e in events] == [
+            ("Acme/twitter:e1", "open"),
+            (f"Acme/twitter:{other}", "open"),
+        ], worker.tail()
+    finally:
+        worker.stop()
