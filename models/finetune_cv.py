@@ -23,6 +23,7 @@ if __name__ == "__main__":
     parser.add_argument("--only-folds", type=int)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--keep-folds", type=Path, help="save each fold's model and test rows here")
     args = parser.parse_args()
     types = {f.name: f.type for f in dataclasses.fields(FinetuneConfig)}
     overrides = {}
@@ -31,7 +32,9 @@ if __name__ == "__main__":
         overrides[key] = {"int": int, "float": float}[str(types[key])](value)
     cfg = dataclasses.replace(FinetuneConfig(), **overrides)
     data = load_csv(args.data)
-    result = cross_validate(data, auxiliary_labels(args.data), args.folds, cfg, only_folds=args.only_folds)
+    result = cross_validate(
+        data, auxiliary_labels(args.data), args.folds, cfg, only_folds=args.only_folds, keep_folds=args.keep_folds
+    )
     logits = result.pop("out_of_fold_logits")
     print(json.dumps(result, indent=2))
     if args.out:
