@@ -33,7 +33,7 @@ def main() -> None:
     cascades = sorted(read_events(args.events), key=lambda c: c.final)
     target = cascades[len(cascades) // 2]
     others = [c for c in cascades if c.id != target.id]
-    forecaster = fit(others, times=[m * 60.0 for m in MINUTES])
+    forecaster = fit(others)
 
     minutes = np.maximum(target.times[1:] / 60, 0.05)
     end = 7 * 24 * 60.0
