@@ -23,7 +23,7 @@ from faust.types import StreamT
 
 from pipeline import flow, metrics
 from pipeline.brands import Watchlist
-from pipeline.escalation import Policy, encode
+from pipeline.escalation import Policies, Policy, encode
 from pipeline.flow import Classifier, Incoming
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import ClassifiedMention
@@ -90,7 +90,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         posts=app.Table("posts", default=None, help="post key -> depth (also dedup)", **table_kw),
         max_pending=s.max_pending_per_cascade,
     )
-    policy = Policy.from_settings(s)
+    # A bad [brand.policy] table stops the worker here, before it consumes anything.
+    policy = Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
     forecaster = Forecaster.load(s.reach_model)
     last_sweep: dict[int, float] = {}
     source = f"urn:flashpoint:{s.app_id}"

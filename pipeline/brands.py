@@ -8,6 +8,12 @@ A watchlist is a TOML file::
     hashtags = ["Acme"]                 # #Acme = about
     keywords = ["acme widget"]          # whole words, any case = about
 
+    [brand.policy]                      # optional: this brand's escalation policy
+    reach = [5000, 50000, 500000, 2000000]
+    vip = ["big_customer"]
+
+(The policy keys are :class:`pipeline.escalation.Policy`'s; they are checked there.)
+
 Matching is a set lookup per @handle and #hashtag in the text plus one compiled regular
 expression for all keywords, so its cost does not grow with the number of brands.
 """
@@ -17,8 +23,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.records import BrandMatch, Mention
 
@@ -36,6 +44,8 @@ class Brand:
     handles: tuple[str, ...] = ()
     hashtags: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # The [brand.policy] table as written; pipeline.escalation.Policies reads it.
+    policy: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
 class Watchlist:
@@ -91,11 +101,18 @@ class Watchlist:
                 lists[key] = tuple(value)
             if not any(lists.values()):
                 raise WatchlistError(f"{source}: brand {e['name']!r} has no handles, hashtags or keywords")
-            unknown = set(e) - {"name", "handles", "hashtags", "keywords"}
+            unknown = set(e) - {"name", "handles", "hashtags", "keywords", "policy"}
             if unknown:
                 raise WatchlistError(f"{source}: brand {e['name']!r}: unknown keys {sorted(unknown)}")
-            brands.append(Brand(e["name"], **lists))
+            policy = e.get("policy", {})
+            if not isinstance(policy, dict):
+                raise WatchlistError(f"{source}: brand {e['name']!r}: policy must be a table ([brand.policy])")
+            brands.append(Brand(e["name"], **lists, policy=policy))
         return cls(brands)
+
+    def policy_tables(self) -> dict[str, Mapping[str, Any]]:
+        """Brand name -> its [brand.policy] table, for brands that have one."""
+        return {b.name: b.policy for b in self.brands if b.policy}
 
     def match(self, mention: Mention) -> tuple[BrandMatch, ...]:
         """Every brand the mention names; addressed when it speaks to the brand's account."""

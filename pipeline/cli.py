@@ -47,12 +47,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline.app import build
     from pipeline.brands import Watchlist
     from pipeline.classification import ComplaintModel
+    from pipeline.escalation import Policies, Policy
     from pipeline.kafka_admin import ensure_topics, wait_for_broker
 
     s = _settings(args)
     _logging(s.log_level)
     log = logging.getLogger("flashpoint.worker")
     watchlist = Watchlist.load(s.watchlist)
+    # A bad [brand.policy] table is a startup error, before the model loads.
+    Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
     model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     metrics.MODEL_INFO.labels(model.version, str(model.encoder.device)).set(1)
     log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))

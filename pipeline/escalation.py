@@ -9,7 +9,9 @@ same id twice may drop the second.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -29,10 +31,22 @@ Action = Literal["open", "upgrade"]
 
 @dataclass(frozen=True)
 class Policy:
+    """One brand's escalation policy. Defaults come from the settings; a watchlist's
+    ``[brand.policy]`` table overrides any field for its brand (see :meth:`override`)."""
+
     min_complaint_probability: float = 0.6
+    # Complaints below this severity (1 no explicit reproach .. 4 blame) never escalate.
+    min_severity: int = 1
     reach_thresholds: tuple[int, int, int, int] = (1_000, 20_000, 200_000, 1_000_000)
+    # Thresholds for the forecast reach; None: the same as for the current reach.
+    forecast_thresholds: tuple[int, int, int, int] | None = None
     about_reach_factor: float = 5.0
+    # A complaint only *about* the brand waits until it spreads (this many reposts and
+    # quotes) or somebody joins in (a complaining reply or quote).
+    about_min_spread: int = 3
     influencer_followers: int = 100_000
+    # Handles (lower case, no @) whose complaints are at least an error, about or not.
+    vip_handles: frozenset[str] = frozenset()
     pile_on_replies: int = 3
     # The forecast may raise a level once this many reposts were seen (None: never)
     # over at least this long: a few reposts in the first seconds extrapolate wildly.
@@ -51,6 +65,83 @@ class Policy:
             forecast_min_seconds=s.forecast_min_seconds,
         )
 
+    def override(self, table: Mapping[str, Any], where: str) -> Policy:
+        """This policy with a watchlist's ``[brand.policy]`` table applied; a clear
+        error for an unknown key or a wrong value."""
+        changes: dict[str, Any] = {}
+        for key, value in table.items():
+            field = _POLICY_KEYS.get(key)
+            if field is None:
+                raise ValueError(f"{where}: unknown policy key {key!r} (known: {', '.join(sorted(_POLICY_KEYS))})")
+            try:
+                changes[field] = _policy_value(key, value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: policy {key}: {exc}") from None
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def forecast_levels(self) -> tuple[int, int, int, int]:
+        return self.forecast_thresholds or self.reach_thresholds
+
+
+# Watchlist key -> Policy field.
+_POLICY_KEYS = {
+    "min_complaint_probability": "min_complaint_probability",
+    "min_severity": "min_severity",
+    "reach": "reach_thresholds",
+    "forecast_reach": "forecast_thresholds",
+    "about_reach_factor": "about_reach_factor",
+    "about_min_spread": "about_min_spread",
+    "influencer_followers": "influencer_followers",
+    "vip": "vip_handles",
+    "pile_on_replies": "pile_on_replies",
+}
+
+
+def _policy_value(key: str, value: Any) -> Any:
+    if key in ("reach", "forecast_reach"):
+        if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)):
+            raise ValueError("expected four whole numbers >= 0: info, warning, error, critical")
+        if value != sorted(value):
+            raise ValueError("thresholds must rise: info <= warning <= error <= critical")
+        return tuple(value)
+    if key == "vip":
+        if not (isinstance(value, list) and all(isinstance(v, str) and v.strip("@") for v in value)):
+            raise ValueError("expected a list of handles")
+        return frozenset(v.strip().lstrip("@").lower() for v in value)
+    if key == "min_complaint_probability":
+        if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise ValueError("expected a number within 0..1")
+        return float(value)
+    if key == "min_severity":
+        if not (isinstance(value, int) and 1 <= value <= 4):
+            raise ValueError("expected 1 (no explicit reproach) .. 4 (blame)")
+        return value
+    if key == "about_reach_factor":
+        if not (isinstance(value, (int, float)) and value >= 1):
+            raise ValueError("expected a number >= 1")
+        return float(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        raise ValueError("expected a whole number >= 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The policy of each watched brand, and the default for any other."""
+
+    default: Policy
+    by_brand: Mapping[str, Policy] = dataclasses.field(default_factory=dict)
+
+    def of(self, brand: str) -> Policy:
+        return self.by_brand.get(brand, self.default)
+
+    @classmethod
+    def build(cls, default: Policy, tables: Mapping[str, Mapping[str, Any]], source: str = "watchlist") -> Policies:
+        """``tables``: brand name -> its ``[brand.policy]`` table (brands without one
+        take the default)."""
+        return cls(default, {b: default.override(t, f"{source}: brand {b!r}") for b, t in tables.items()})
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -59,26 +150,54 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) -> list[Decision]:
-    """The severity each brand's team should see now, or nothing for a cascade that is
-    not (yet) a complaint worth escalating. With an ``outlook``, a cascade forecast to
-    pass a reach threshold escalates now, before its reach does."""
+def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | None = None) -> list[Decision]:
+    """The severity each brand's team should see now, with its reasons, or nothing for
+    a cascade that is not (yet) a complaint worth escalating. The rules, in order, for
+    each brand the root post names (``README.md`` shows them as a table; the tests pin
+    them):
+
+    1. Not a complaint for this brand: probability below ``min_complaint_probability``
+       or severity below ``min_severity``: nothing.
+    2. Only *about* the brand (no @handle, no reply to it): nothing until it spreads
+       (``about_min_spread`` reposts and quotes) or somebody joins in (a complaining
+       reply or quote), unless the author is a VIP.
+    3. Level from potential reach now: the highest threshold passed (``reach``; times
+       ``about_reach_factor`` when only about the brand).
+    4. Level from the forecast reach, once there are ``forecast_min_reposts`` reposts
+       over ``forecast_min_seconds`` (``forecast_reach``, same factor): the higher wins.
+    5. The author: ``influencer_followers`` or more makes it at least a warning; a VIP
+       handle at least an error.
+    6. One level up (to critical at most) when ``pile_on_replies`` replies or quotes
+       are complaints too, and one more when a complaint addressed to the brand blames
+       it outright (severity 4).
+    """
     p = state.complaint_probability
     root = state.root
-    if root is None or p is None or p < policy.min_complaint_probability:
+    if root is None or p is None:
         return []
     decisions = []
     for match in state.brands:
+        policy = policies.of(match.brand) if isinstance(policies, Policies) else policies
+        if p < policy.min_complaint_probability or (state.complaint_severity or 1) < policy.min_severity:
+            continue
+        vip = root.author_handle.lower() in policy.vip_handles
+        spread = state.reposts + state.quotes
+        if not match.addressed and not vip and spread < policy.about_min_spread and state.complaining_responses < 1:
+            continue
         factor = 1.0 if match.addressed else policy.about_reach_factor
-        level = -1
-        for i, threshold in enumerate(policy.reach_thresholds):
-            if state.potential_reach >= threshold * factor:
-                level = i
         how = "addressed to" if match.addressed else "about"
         reasons = [
             f"@{root.author_handle}'s post is a complaint {how} {match.brand} "
             f"(probability {p:.0%}; matched {', '.join(match.via)})."
         ]
+        if not match.addressed and not vip:
+            joined = state.complaining_responses
+            reasons.append(
+                f"It spread ({spread} reposts and quotes) and {joined} other complaint(s) joined in."
+                if joined
+                else f"It spread: {spread} reposts and quotes."
+            )
+        level = _passed(state.potential_reach, policy.reach_thresholds, factor)
         if level >= 0:
             reasons.append(
                 f"Potential reach {state.potential_reach:,} people across {state.participants:,} "
@@ -93,10 +212,7 @@ def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) 
             and outlook.reposts >= policy.forecast_min_reposts
             and outlook.observed_seconds >= policy.forecast_min_seconds
         ):
-            ahead = -1
-            for i, threshold in enumerate(policy.reach_thresholds):
-                if outlook.potential_reach >= threshold * factor:
-                    ahead = i
+            ahead = _passed(round(outlook.potential_reach), policy.forecast_levels, factor)
             if ahead > level:
                 level = ahead
                 reasons.append(
@@ -104,7 +220,7 @@ def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) 
                     f"(80% interval {outlook.potential_reach_low:,.0f} to {outlook.potential_reach_high:,.0f}) "
                     f"once the cascade settles, from {outlook.reposts:,} reposts in "
                     f"{_duration(outlook.observed_seconds)}; that passes the {LEVELS[ahead]} threshold of "
-                    f"{int(policy.reach_thresholds[ahead] * factor):,}."
+                    f"{int(policy.forecast_levels[ahead] * factor):,}."
                 )
             if outlook.supercritical and level >= 0:
                 reasons.append(
@@ -116,6 +232,9 @@ def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) 
                 f"The author has {root.author_followers:,} followers (influencer threshold "
                 f"{policy.influencer_followers:,})."
             )
+        if vip and level < 2:
+            level = 2
+            reasons.append(f"@{root.author_handle} is on {match.brand}'s VIP list.")
         if level >= 0 and state.complaining_responses >= policy.pile_on_replies and level < 3:
             level += 1
             reasons.append(f"{state.complaining_responses} replies or quotes are complaints too: a pile-on.")
@@ -125,6 +244,27 @@ def decide(state: CascadeState, policy: Policy, outlook: Outlook | None = None) 
         if level >= 0:
             decisions.append(Decision(match, LEVELS[level], tuple(reasons)))
     return decisions
+
+
+def worth_deciding(state: CascadeState, policies: Policies | Policy) -> bool:
+    """Whether some brand's policy may escalate this cascade's root at all (callers
+    skip costlier work, such as the forecast, when not)."""
+    p = state.complaint_probability
+    if state.root is None or p is None:
+        return False
+    return any(
+        p >= (policies.of(b.brand) if isinstance(policies, Policies) else policies).min_complaint_probability
+        for b in state.brands
+    )
+
+
+def _passed(value: int, thresholds: tuple[int, int, int, int], factor: float) -> int:
+    """Index of the highest threshold ``value`` reaches, -1 for none."""
+    level = -1
+    for i, threshold in enumerate(thresholds):
+        if value >= threshold * factor:
+            level = i
+    return level
 
 
 def transitions(state: CascadeState, decisions: list[Decision]) -> list[tuple[Decision, Action]]:

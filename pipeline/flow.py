@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from pipeline import escalation, metrics
 from pipeline.brands import Watchlist
 from pipeline.classification.model import Verdict
-from pipeline.escalation import Policy
+from pipeline.escalation import Policies, Policy
 from pipeline.mention import InvalidMention, parse
 from pipeline.reach import CascadeTracker, Forecaster, outlook
 from pipeline.records import ClassifiedMention, DeadLetter, Mention
@@ -85,7 +85,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
 def track(
     cm: ClassifiedMention,
     tracker: CascadeTracker,
-    policy: Policy,
+    policy: Policies | Policy,
     now: datetime,
     source: str,
     forecaster: Forecaster | None = None,
@@ -97,8 +97,7 @@ def track(
         return []
     metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
     # Forecasting costs a few hundred microseconds: only for cascades that may escalate.
-    p = state.complaint_probability
-    worth = forecaster is not None and p is not None and p >= policy.min_complaint_probability
+    worth = forecaster is not None and escalation.worth_deciding(state, policy)
     ahead = outlook(state, forecaster) if worth and forecaster is not None else None
     moves = escalation.transitions(state, escalation.decide(state, policy, ahead))
     if not moves:

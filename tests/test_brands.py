@@ -60,3 +60,40 @@ def test_watchlist_errors_are_clear(tmp_path: Path) -> None:
 
 def test_default_watchlist_loads() -> None:
     assert len(Watchlist.load(Settings().watchlist).brands) >= 4
+
+
+def test_policy_tables_are_read_and_checked_at_load(tmp_path: Path) -> None:
+    from pipeline.escalation import Policies, Policy
+
+    path = tmp_path / "w.toml"
+    path.write_text(
+        '[[brand]]\nname = "Acme"\nhandles = ["AcmeCustServ"]\n'
+        '[brand.policy]\nreach = [10, 20, 30, 40]\nvip = ["@Jane"]\n'
+        '[[brand]]\nname = "Globex"\nhandles = ["GlobexCares"]\n'
+    )
+    w = Watchlist.load(path)
+    assert w.policy_tables() == {"Acme": {"reach": [10, 20, 30, 40], "vip": ["@Jane"]}}
+    policies = Policies.build(Policy(), w.policy_tables())
+    assert policies.of("Acme").reach_thresholds == (10, 20, 30, 40)
+    assert policies.of("Acme").vip_handles == frozenset({"jane"})
+    assert policies.of("Globex") == Policy()
+    with pytest.raises(WatchlistError, match=r"policy must be a table \(\[brand.policy\]\)"):
+        Watchlist.from_dict({"brand": [{"name": "X", "handles": ["a"], "policy": 3}]})
+
+
+def test_worker_refuses_a_bad_policy_at_startup(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.toml"
+    path.write_text('[[brand]]\nname = "Acme"\nhandles = ["AcmeCustServ"]\n[brand.policy]\nreach = [1, 2]\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "worker"],
+        env={**os.environ, "FLASHPOINT_WATCHLIST": str(path), "FLASHPOINT_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "brand 'Acme': policy reach: expected four whole numbers" in done.stderr

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.escalation import LEVELS, Policy, decide, event, transitions
-from pipeline.reach import CascadeTracker, Forecaster, outlook
+import pytest
+
+from pipeline.escalation import LEVELS, Policies, Policy, decide, event, transitions
+from pipeline.reach import CascadeState, CascadeTracker, Forecaster, Outlook, RootPost, outlook
 from pipeline.records import BrandMatch
 from pipeline.settings import Settings
 from tests.factories import at, classified
@@ -52,10 +55,121 @@ def test_not_a_complaint_never_escalates() -> None:
 
 
 def test_about_only_needs_more_reach() -> None:
-    _, s = cascade(4_000, brands=ABOUT)
-    assert decide(s, POLICY) == []
-    _, s = cascade(5_000, brands=ABOUT)
-    assert decide(s, POLICY)[0].severity == "info"
+    assert decide(state(about=True, reach=4_999, reposts=3), POLICY) == []
+    assert decide(state(about=True, reach=5_000, reposts=3), POLICY)[0].severity == "info"
+
+
+def state(
+    *,
+    about: bool = False,
+    probability: float = 0.9,
+    severity: int = 2,
+    reach: int = 1_200,
+    reposts: int = 0,
+    quotes: int = 0,
+    complaining: int = 0,
+    handle: str = "alice",
+    followers: int = 1_200,
+    brand: str = "Acme",
+) -> CascadeState:
+    match = BrandMatch(brand, not about, ("#Acme",) if about else ("@AcmeCustServ",))
+    root = RootPost("r", "twitter", "text", None, handle, followers, False, "2026-11-22T14:00:00+00:00")
+    return CascadeState(
+        key="twitter:r",
+        root=root,
+        brands=[match],
+        complaint_probability=probability,
+        complaint_severity=severity,
+        potential_reach=reach,
+        participants=1 + reposts + quotes,
+        reposts=reposts,
+        quotes=quotes,
+        complaining_responses=complaining,
+        last_event_at="2026-11-22T14:10:00+00:00",
+    )
+
+
+# The rules in decide()'s docstring and the README, one row each: the cascade, the
+# brand's policy overrides, and the severity its team sees (None: nothing).
+RULES: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = [
+    ("1. below the probability floor", {"probability": 0.59, "reach": 10**7}, {}, None),
+    ("1. the brand's own floor", {"probability": 0.7, "reach": 10**7}, {"min_complaint_probability": 0.8}, None),
+    ("1. below the brand's severity floor", {"severity": 1, "reach": 10**7}, {"min_severity": 2}, None),
+    ("2. about, not spread, nobody joined", {"about": True, "reach": 10**7, "reposts": 2}, {}, None),
+    (
+        "2. about, spread by reposts and quotes",
+        {"about": True, "reach": 10**7, "reposts": 2, "quotes": 1},
+        {},
+        "critical",
+    ),
+    ("2. about, somebody joined in", {"about": True, "reach": 100_000, "complaining": 1}, {}, "warning"),
+    (
+        "2. about, the brand wants more spread",
+        {"about": True, "reach": 10**7, "reposts": 3},
+        {"about_min_spread": 10},
+        None,
+    ),
+    ("3. addressed, under the info threshold", {"reach": 999}, {}, None),
+    ("3. addressed, info", {"reach": 1_000}, {}, "info"),
+    ("3. addressed, warning", {"reach": 20_000}, {}, "warning"),
+    ("3. addressed, error", {"reach": 200_000}, {}, "error"),
+    ("3. addressed, critical", {"reach": 1_000_000}, {}, "critical"),
+    ("3. the brand's own thresholds", {"reach": 20_000}, {"reach": [5_000, 50_000, 500_000, 2_000_000]}, "info"),
+    ("3. about needs five times the reach", {"about": True, "reach": 99_999, "reposts": 3}, {}, "info"),
+    ("5. influencer: at least a warning", {"followers": 100_000, "reach": 100_000}, {"reach": [10**6] * 4}, "warning"),
+    ("5. VIP: at least an error", {"handle": "Jane_Press", "reach": 50}, {"vip": ["@jane_press"]}, "error"),
+    (
+        "5. VIP about the brand skips the spread rule",
+        {"about": True, "handle": "jane", "reach": 50},
+        {"vip": ["jane"]},
+        "error",
+    ),
+    ("6. pile-on: one level up", {"reach": 1_000, "complaining": 3}, {}, "warning"),
+    ("6. blame, addressed: one level up", {"reach": 1_000, "severity": 4}, {}, "warning"),
+    ("6. blame, about: no change", {"about": True, "reach": 5_000, "reposts": 3, "severity": 4}, {}, "info"),
+    ("6. pile-on and blame: two levels up", {"reach": 1_000, "severity": 4, "complaining": 3}, {}, "error"),
+    ("6. never above critical", {"reach": 10**7, "severity": 4, "complaining": 3}, {}, "critical"),
+]
+
+
+@pytest.mark.parametrize(("rule", "cascade_kw", "policy_kw", "expected"), RULES, ids=[r[0] for r in RULES])
+def test_severity_rules(rule: str, cascade_kw: dict[str, Any], policy_kw: dict[str, Any], expected: str | None) -> None:
+    policies = Policies.build(Policy(), {"Acme": policy_kw} if policy_kw else {})
+    got = decide(state(**cascade_kw), policies)
+    assert (got[0].severity if got else None) == expected, (rule, got)
+    if got:
+        assert all(r.endswith(".") for r in got[0].reasons)
+
+
+def test_forecast_thresholds_are_the_brands_own() -> None:
+    ahead = Outlook(600.0, 10, 100.0, 80.0, 300.0, 60_000.0, 40_000.0, 200_000.0, 120.0, False)
+    s = state(reach=1_000, reposts=10)
+    assert decide(s, Policy(), ahead)[0].severity == "warning"
+    strict = Policies.build(Policy(), {"Acme": {"forecast_reach": [1_000, 100_000, 500_000, 2_000_000]}})
+    assert decide(s, strict, ahead)[0].severity == "info"
+
+
+def test_other_brands_keep_the_default_policy() -> None:
+    policies = Policies.build(Policy(), {"Acme": {"reach": [10**6] * 4}})
+    assert decide(state(reach=1_000, brand="Globex"), policies)[0].severity == "info"
+    assert decide(state(reach=1_000), policies) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"reach": [1, 2, 3]}, "policy reach: expected four whole numbers"),
+        ({"reach": [5, 4, 3, 2]}, "policy reach: thresholds must rise"),
+        ({"min_complaint_probability": 1.5}, "within 0..1"),
+        ({"min_severity": 5}, "expected 1 (no explicit reproach) .. 4 (blame)"),
+        ({"vip": "jane"}, "policy vip: expected a list of handles"),
+        ({"pile_on_replies": -1}, "expected a whole number >= 0"),
+        ({"colour": "red"}, "unknown policy key 'colour'"),
+    ],
+)
+def test_bad_policy_tables_are_clear_errors(table: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Policies.build(Policy(), {"Acme": table}, source="brands.toml")
 
 
 def test_influencer_is_at_least_a_warning() -> None:

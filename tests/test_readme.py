@@ -33,3 +33,16 @@ def test_input_example_is_valid() -> None:
 def test_readme_names_the_test_command_that_ci_runs() -> None:
     assert "bash deploy/test.sh" in README
     assert "deploy/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_policy_example_is_a_valid_watchlist() -> None:
+    import tomllib
+
+    from pipeline.brands import Watchlist
+    from pipeline.escalation import Policies, Policy
+
+    start = README.index("```toml\n[[brand]]") + len("```toml\n")
+    example = README[start : README.index("```", start)]
+    w = Watchlist.from_dict(tomllib.loads(example))
+    policy = Policies.build(Policy(), w.policy_tables()).of("Acme")
+    assert policy.reach_thresholds == (5000, 50000, 500000, 2000000) and "jane_press" in policy.vip_handles
