@@ -25,6 +25,8 @@ from pipeline.settings import Settings
 
 LEVELS = ("info", "warning", "error", "critical")
 EVENT_TYPE = "dev.flashpoint.escalation.v1"
+# The contract consumers code against: pipeline/schemas/escalation.v1.json.
+SCHEMA_RESOURCE = "escalation.v1.json"
 SCHEMA_VERSION = 1
 Action = Literal["open", "upgrade"]
 

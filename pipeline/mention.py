@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import jsonschema
 import orjson
 
+from pipeline import schemas
 from pipeline.records import Author, Mention
 
 SCHEMA_RESOURCE = "mention.v1.json"
@@ -24,11 +24,8 @@ class InvalidMention(ValueError):
     """The message breaks the input contract; ``str(exc)`` is the reason."""
 
 
-@cache
 def schema() -> dict[str, Any]:
-    text = resources.files("pipeline.schemas").joinpath(SCHEMA_RESOURCE).read_text()
-    loaded: dict[str, Any] = orjson.loads(text)
-    return loaded
+    return schemas.load(SCHEMA_RESOURCE)
 
 
 @cache

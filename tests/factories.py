@@ -116,3 +116,17 @@ def cascade_csv_text(cascades: dict[str, tuple[Any, Any]]) -> str:
     for cid, (times, followers) in cascades.items():
         lines += [f"{cid},{t:.1f},{n:.0f}" for t, n in zip(times, followers, strict=True)]
     return "\n".join(lines) + "\n"
+
+
+def assert_valid_escalation(event: dict[str, Any]) -> None:
+    """The event meets pipeline/schemas/escalation.v1.json (the consumers' contract)."""
+    import jsonschema
+
+    from pipeline import schemas
+    from pipeline.escalation import SCHEMA_RESOURCE
+
+    validator = jsonschema.Draft202012Validator(
+        schemas.load(SCHEMA_RESOURCE), format_checker=jsonschema.FormatChecker()
+    )
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(event)]
+    assert not errors, errors

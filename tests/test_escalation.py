@@ -10,7 +10,7 @@ from pipeline.escalation import LEVELS, Policies, Policy, decide, event, transit
 from pipeline.reach import CascadeState, CascadeTracker, Forecaster, Outlook, RootPost, outlook
 from pipeline.records import BrandMatch
 from pipeline.settings import Settings
-from tests.factories import at, classified
+from tests.factories import assert_valid_escalation, at, classified
 
 POLICY = Policy(
     min_complaint_probability=0.6,
@@ -211,6 +211,9 @@ def test_event_is_a_cloudevent_with_everything_ops_needs() -> None:
     assert data["reach"]["potential_per_hour"] == 41_000
     assert data["participants"] == 2 and data["model_version"] == "test"
     assert all(r.endswith(".") for r in data["reasons"])
+    assert_valid_escalation(ev)
+    with pytest.raises(AssertionError, match="severity"):
+        assert_valid_escalation({**ev, "data": {**data, "severity": "urgent"}})
     again = event(s, d, action, now=datetime(2026, 11, 23, tzinfo=UTC), source="urn:test")
     assert again["id"] == ev["id"], "the id must be stable for the same key and severity"
 
@@ -247,8 +250,9 @@ def test_forecast_escalates_before_reach_crosses_and_says_so() -> None:
         r.startswith("Forecast: potential reach about") and "80% interval" in r for r in with_forecast[0].reasons
     )
     ((d, action),) = transitions(s, with_forecast)
-    data = event(s, d, action, now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="urn:test", outlook=ahead)["data"]
-    f = data["forecast"]
+    ev = event(s, d, action, now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="urn:test", outlook=ahead)
+    assert_valid_escalation(ev)
+    f = ev["data"]["forecast"]
     assert f["observed_seconds"] == 400 and f["reposts_seen"] == 20
     lo, hi = f["potential_reach_interval"]
     assert lo <= f["potential_reach"] <= hi and f["interval"] == 0.8

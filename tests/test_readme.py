@@ -46,3 +46,10 @@ def test_policy_example_is_a_valid_watchlist() -> None:
     w = Watchlist.from_dict(tomllib.loads(example))
     policy = Policies.build(Policy(), w.policy_tables()).of("Acme")
     assert policy.reach_thresholds == (5000, 50000, 500000, 2000000) and "jane_press" in policy.vip_handles
+
+
+def test_escalation_example_meets_its_schema() -> None:
+    from tests.factories import assert_valid_escalation
+
+    start = README.index("```json", README.index("## Output: escalations")) + len("```json")
+    assert_valid_escalation(json.loads(README[start : README.index("```", start)]))

@@ -16,7 +16,7 @@ from pipeline.escalation import LEVELS
 from pipeline.records import DeadLetter
 from pipeline.settings import Settings
 from tests.broker.conftest import Worker, collect, free_port, make_worker, produce
-from tests.factories import at, mention_bytes
+from tests.factories import assert_valid_escalation, at, mention_bytes
 
 pytestmark = pytest.mark.broker
 
@@ -118,6 +118,8 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
         ("upgrade", "error"),
         ("upgrade", "critical"),
     ], worker.tail()
+    for e in events:
+        assert_valid_escalation(e)
     last = events[-1]["data"]
     assert last["brand"] == "Acme" and last["addressed"] is True
     assert last["root_post"]["id"] == "r1" and last["root_post"]["author_handle"] == "alice"
