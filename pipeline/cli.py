@@ -100,6 +100,35 @@ def cmd_escalations(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    from pipeline.ops import follow, format_line, passes
+
+    s = _settings(args)
+    colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    brands = {b.lower() for b in args.brand}
+    stop = asyncio.Event()
+    shown = 0
+
+    def show(topic: str, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
+        nonlocal shown
+        try:
+            event = json.loads(value or b"")
+            if not passes(event, brands, args.min_severity):
+                return
+            line = format_line(event, colour)
+        except (ValueError, KeyError, TypeError) as exc:
+            print(f"flashpoint tail: skipped an unreadable event on {topic}: {exc!r}", file=sys.stderr)
+            return
+        print(line, flush=True)
+        shown += 1
+        if args.limit and shown >= args.limit:
+            stop.set()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow(s.bootstrap_servers, [s.topic_escalations], show, stop, from_beginning=args.from_beginning))
+    return 0
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
@@ -296,6 +325,14 @@ def parser() -> argparse.ArgumentParser:
     esc.add_argument("--from-beginning", action="store_true")
     esc.add_argument("--dead-letters", action="store_true", help="also print dead letters")
     esc.set_defaults(func=cmd_escalations)
+
+    tail = with_servers(sub.add_parser("tail", help="follow escalations, one coloured line each, with filters"))
+    tail.add_argument("--brand", action="append", default=[], help="only this brand (repeatable; any case)")
+    tail.add_argument("--min-severity", choices=("info", "warning", "error", "critical"), default="info")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest event, not the next one")
+    tail.add_argument("--limit", type=int, help="stop after printing this many events")
+    tail.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    tail.set_defaults(func=cmd_tail)
 
     prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))
     prod.add_argument("file", type=Path)

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer
 
+from pipeline.escalation import LEVELS
 from pipeline.records import DeadLetter
 
 _MARK = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
@@ -42,6 +43,49 @@ def format_escalation(event: dict[str, Any]) -> str:
     lines += [f"    - {r}" for r in d["reasons"]]
     lines.append(f"    {root['url'] or ''}  key={d['dedup_key']}")
     return "\n".join(lines)
+
+
+_COLOUR = {"info": "36", "warning": "33", "error": "31", "critical": "1;97;41"}
+
+
+def passes(event: dict[str, Any], brands: set[str], min_severity: str) -> bool:
+    """``flashpoint tail``'s filters: one of ``brands`` (any case; empty: all) and at
+    least ``min_severity``."""
+    d = event.get("data") or {}
+    if brands and str(d.get("brand", "")).lower() not in brands:
+        return False
+    severity = d.get("severity")
+    return severity in LEVELS and LEVELS.index(severity) >= LEVELS.index(min_severity)
+
+
+def format_line(event: dict[str, Any], colour: bool = False) -> str:
+    """One line per event: time, severity, action, brand, author and followers, reach
+    now and forecast, complaint, and why (every reason after the first, which only
+    says it is a complaint)."""
+    d = event["data"]
+    root = d["root_post"]
+    severity = d["severity"]
+    mark = f"{severity.upper():8}"
+    if colour:
+        mark = f"\x1b[{_COLOUR.get(severity, '0')}m{mark}\x1b[0m"
+    reach = f"reach {_short(d['reach']['potential'])}"
+    f = d.get("forecast")
+    if f:
+        lo, hi = f["potential_reach_interval"]
+        reach += f" -> {_short(f['potential_reach'])} ({_short(lo)}-{_short(hi)})"
+    sev = d.get("complaint_severity")
+    complaint = f"complaint {d['complaint_probability']:.0%}" + (f" {sev['label']}" if sev else "")
+    why = " ".join(d["reasons"][1:]) or d["reasons"][0]
+    when = str(event.get("time", ""))[11:19]
+    who = f"@{root['author_handle']} ({_short(root['author_followers'])})"
+    return f"{when} {mark} {d['action']:7} {d['brand']}  {who}  {reach}  {complaint}  | {why}"
+
+
+def _short(n: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= size:
+            return f"{n / size:.1f}".rstrip("0").rstrip(".") + suffix
+    return f"{n:.0f}"
 
 
 def format_dead_letter(value: bytes | None, headers: list[tuple[str, bytes]]) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.escalation import Policy, decide, event
-from pipeline.ops import format_escalation
+from pipeline.ops import format_escalation, format_line, passes
 from pipeline.reach import Forecaster, outlook
 from pipeline.settings import Settings
 from tests.test_escalation import hot_cascade
@@ -19,3 +21,30 @@ def test_escalation_reads_as_sentences_with_the_forecast() -> None:
     assert "OPEN    Acme: @user" in text and "reach 12,300 | 31 participants" in text
     assert "forecast after 10 min: reach " in text and "(80%: " in text
     assert "key=Acme/twitter:r" in text
+
+
+def sample(severity: str = "warning", brand: str = "Acme", forecast: bool = True) -> dict[str, Any]:
+    _, s = hot_cascade(30, every=20.0)
+    ahead = outlook(s, Forecaster.load(Settings().reach_model)) if forecast else None
+    (d,) = decide(s, Policy(), ahead)
+    ev = event(s, d, "open", now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="u", outlook=ahead)
+    ev["data"]["severity"], ev["data"]["brand"] = severity, brand
+    return ev
+
+
+def test_tail_line_has_who_reach_forecast_and_why() -> None:
+    line = format_line(sample())
+    assert "\n" not in line and "WARNING  open    Acme  @user" in line
+    assert re.search(r"reach 12\.3k -> [\d.]+k \([\d.]+k-[\d.]+k\)", line), line
+    assert "| Potential reach 12,300 people" in line and "Forecast: potential reach about" in line
+    assert "-> " not in format_line(sample(forecast=False))
+    coloured = format_line(sample("critical"), colour=True)
+    assert coloured.count("\x1b[") == 2 and "\x1b[1;97;41mCRITICAL" in coloured
+
+
+def test_tail_filters_by_brand_and_severity() -> None:
+    assert passes(sample("warning"), set(), "info") and passes(sample("warning"), set(), "warning")
+    assert not passes(sample("warning"), set(), "error")
+    assert passes(sample(brand="Northwind Air"), {"northwind air"}, "info")
+    assert not passes(sample(brand="Acme"), {"northwind air"}, "info")
+    assert not passes({"data": {"severity": "bogus"}}, set(), "info")

@@ -221,10 +221,13 @@ class Outlook:
 
 
 def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
-    """The forecast for a cascade whose original post has arrived."""
+    """The forecast for a cascade whose original post has arrived, once it has been
+    reposted or quoted."""
     if state.root is None or not state.arrivals or state.last_event_at is None:
         return None
     sketch = ArrivalSketch.from_dict(state.arrivals)
+    if sketch.reposts == 0:
+        return None  # nothing to extrapolate from yet
     snap = Snapshot.of_sketch(sketch, _ts(state.last_event_at))
     s = snap.seismic
     f = forecaster.predict(snap)

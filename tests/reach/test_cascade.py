@@ -114,9 +114,12 @@ def test_outlook_forecasts_from_the_latest_event() -> None:
     assert o.potential_reach > s.potential_reach
 
 
-def test_no_outlook_before_the_root() -> None:
+def test_no_outlook_before_the_root_or_the_first_repost() -> None:
     t = tracker()
     s = t.apply(repost(1, 60))
+    assert s is not None and outlook(s, Forecaster.load(Settings().reach_model)) is None
+    t = tracker()
+    s = t.apply(classified(id="r", author={"followers": 2000}))
     assert s is not None and outlook(s, Forecaster.load(Settings().reach_model)) is None
 
 
