@@ -129,6 +129,31 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay(args: argparse.Namespace) -> int:
+    import signal
+
+    from pipeline import relay
+    from pipeline.kafka_admin import ensure_topics
+
+    s = _settings(args)
+    _logging(s.log_level)
+    if args.to == "pagerduty" and not s.pagerduty_routing_key:
+        raise ValueError("--to pagerduty needs FLASHPOINT_PAGERDUTY_ROUTING_KEY (the integration key)")
+    target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours)
+    group = args.group_id or f"{s.app_id}-relay-{args.to}"
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await ensure_topics(s, [s.topic_escalations, s.topic_relay_dead_letter])
+        await relay.run(s.bootstrap_servers, s.topic_escalations, s.topic_relay_dead_letter, group, target, stop)
+
+    asyncio.run(go())
+    return 0
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from aiokafka import AIOKafkaProducer
 
@@ -300,7 +325,10 @@ def cmd_config(args: argparse.Namespace) -> int:
     else:
         current = Settings.from_env()
         for var, _default, doc in rows:
-            value = getattr(current, var.removeprefix("FLASHPOINT_").lower())
+            name = var.removeprefix("FLASHPOINT_").lower()
+            value = getattr(current, name)
+            if Settings.is_secret(name):
+                value = "(set)" if value else "(not set)"
             print(f"{var}={value}\n    {doc}")
     return 0
 
@@ -333,6 +361,17 @@ def parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, help="stop after printing this many events")
     tail.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     tail.set_defaults(func=cmd_tail)
+
+    rel = with_servers(sub.add_parser("relay", help="forward escalations to PagerDuty, Alertmanager or a webhook"))
+    rel.add_argument("--to", choices=("pagerduty", "alertmanager", "webhook"), required=True)
+    rel.add_argument(
+        "--url",
+        required=True,
+        help="e.g. https://events.pagerduty.com/v2/enqueue, http://alertmanager:9093/api/v2/alerts, your endpoint",
+    )
+    rel.add_argument("--group-id", help="consumer group (default: <app id>-relay-<to>); its offsets mark progress")
+    rel.add_argument("--alert-hours", type=float, default=24.0, help="Alertmanager: how long an alert fires")
+    rel.set_defaults(func=cmd_relay)
 
     prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))
     prod.add_argument("file", type=Path)

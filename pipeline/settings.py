@@ -19,8 +19,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 
 
-def _doc(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"doc": text}, **kwargs)
+def _doc(text: str, secret: bool = False, **kwargs: Any) -> Any:
+    # A secret stays out of repr(), logs and `flashpoint config`.
+    return field(metadata={"doc": text, "secret": secret}, repr=not secret, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class Settings:
     topic_mentions: str = _doc("Input topic integrators produce mentions to.", default="mentions")
     topic_dead_letter: str = _doc(
         "Where malformed mentions go, original bytes unchanged.", default="mentions.dead-letter"
+    )
+    topic_relay_dead_letter: str = _doc(
+        "Escalations a receiver refused for good (flashpoint relay), with its answer in headers.",
+        default="escalations.relay-dead-letter",
+    )
+    pagerduty_routing_key: str = _doc(
+        "Integration key for flashpoint relay --to pagerduty (a secret: never logged).", secret=True, default=""
     )
     topic_classified: str = _doc(
         "Internal: valid, brand-matched, classified mentions keyed by cascade.",
@@ -140,6 +148,10 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def is_secret(cls, name: str) -> bool:
+        return bool(next(f for f in fields(cls) if f.name == name).metadata.get("secret"))
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:

@@ -1,0 +1,249 @@
+"""``flashpoint relay``: forward escalations to the tools ops teams already use.
+
+Each event on the escalations topic becomes one HTTP request:
+
+- ``pagerduty``: a PagerDuty Events API v2 event (``/v2/enqueue``). The dedup_key is
+  Flashpoint's, so one cascade is one PagerDuty incident that upgrades in place.
+  ``open``, ``upgrade``, ``reminder`` and ``reopen`` trigger it, ``acknowledge``
+  acknowledges it, and ``resolve`` and ``false_positive`` resolve it.
+- ``alertmanager``: one Alertmanager v2 alert (``POST /api/v2/alerts``) labelled with
+  the brand, severity and dedup_key. It stays firing for ``alert_hours`` unless a
+  ``resolve`` ends it sooner.
+- ``webhook``: the CloudEvent itself (``application/cloudevents+json``).
+
+Delivery is at least once. A message's offset is committed only after the receiver
+accepted it (2xx). Connection errors, timeouts, 408, 429 and 5xx are retried with
+exponential backoff and jitter (at most ``max_backoff`` seconds apart), for as long as
+it takes: the relay never skips an escalation because a receiver is down. Any other
+4xx is a permanent refusal, and retrying would block every later event. Such an event
+goes, with the receiver's answer, to the relay's dead-letter topic and is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["pagerduty", "alertmanager", "webhook"]
+KINDS: tuple[Kind, ...] = ("pagerduty", "alertmanager", "webhook")
+RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+
+_PAGERDUTY_ACTION = {
+    "open": "trigger",
+    "upgrade": "trigger",
+    "reminder": "trigger",
+    "reopen": "trigger",
+    "acknowledge": "acknowledge",
+    "resolve": "resolve",
+    "false_positive": "resolve",
+}
+
+
+def summary(event: dict[str, Any], limit: int = 1024) -> str:
+    """One sentence for a pager: severity, brand, author, reach, the post."""
+    d = event["data"]
+    root = d["root_post"]
+    text = " ".join(str(root.get("text") or "").split())
+    s = (
+        f"[{d['severity']}] {d['brand']}: complaint by @{root['author_handle']} "
+        f"({root['author_followers']:,} followers), potential reach {d['reach']['potential']:,}"
+    )
+    f = d.get("forecast")
+    if f:
+        s += f", forecast {f['potential_reach']:,}"
+    s += f': "{text}"'
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def pagerduty(event: dict[str, Any], routing_key: str) -> dict[str, Any]:
+    d = event["data"]
+    action = _PAGERDUTY_ACTION.get(d["action"], "trigger")
+    body: dict[str, Any] = {"routing_key": routing_key, "event_action": action, "dedup_key": d["dedup_key"]}
+    if action != "trigger":
+        return body
+    root = d["root_post"]
+    body["payload"] = {
+        "summary": summary(event),
+        "source": root.get("url") or f"{root['platform']}:{root['id']}",
+        "severity": d["severity"],
+        "timestamp": event["time"],
+        "component": d["brand"],
+        "group": "flashpoint",
+        "class": "complaint",
+        "custom_details": {
+            "action": d["action"],
+            "reasons": d["reasons"],
+            "reach": d["reach"],
+            "forecast": d.get("forecast"),
+            "complaint_probability": d["complaint_probability"],
+            "complaint_severity": d.get("complaint_severity"),
+            "author": {k: root[k] for k in ("author_handle", "author_followers", "author_verified")},
+            "text": root.get("text"),
+        },
+    }
+    body["client"] = "Flashpoint"
+    if root.get("url"):
+        body["links"] = [{"href": root["url"], "text": "the post"}]
+    return body
+
+
+def alertmanager(event: dict[str, Any], alert_hours: float = 24.0) -> list[dict[str, Any]]:
+    d = event["data"]
+    root = d["root_post"]
+    starts = datetime.fromisoformat(event["time"])
+    ended = d["action"] in ("resolve", "false_positive")
+    ends = starts if ended else starts + timedelta(hours=alert_hours)
+    alert: dict[str, Any] = {
+        "labels": {
+            "alertname": "FlashpointEscalation",
+            "severity": d["severity"],
+            "brand": d["brand"],
+            "dedup_key": d["dedup_key"],
+        },
+        "annotations": {
+            "summary": summary(event, 500),
+            "description": " ".join(d["reasons"]),
+            "action": d["action"],
+        },
+        "startsAt": starts.isoformat(),
+        "endsAt": ends.isoformat(),
+    }
+    if root.get("url"):
+        alert["generatorURL"] = root["url"]
+    return [alert]
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Kind
+    url: str
+    routing_key: str = ""
+    alert_hours: float = 24.0
+
+    def request(self, event: dict[str, Any]) -> tuple[bytes, str]:
+        """The body and content type to send for ``event``."""
+        if self.kind == "pagerduty":
+            return orjson.dumps(pagerduty(event, self.routing_key)), "application/json"
+        if self.kind == "alertmanager":
+            return orjson.dumps(alertmanager(event, self.alert_hours)), "application/json"
+        return orjson.dumps(event), "application/cloudevents+json"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool  # False: refused for good (a 4xx other than 408 and 429)
+    status: int
+    attempts: int
+    answer: str  # the receiver's body, shortened
+
+
+async def deliver(
+    session: aiohttp.ClientSession,
+    target: Target,
+    body: bytes,
+    content_type: str,
+    *,
+    first_backoff: float = 0.5,
+    max_backoff: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Outcome:
+    """POST until the receiver accepts or refuses for good."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with session.post(target.url, data=body, headers={"Content-Type": content_type}) as r:
+                answer = (await r.text())[:500]
+                if 200 <= r.status < 300:
+                    return Outcome(True, r.status, attempt, answer)
+                if r.status not in RETRY_STATUSES:
+                    return Outcome(False, r.status, attempt, answer)
+                problem = f"HTTP {r.status}: {answer[:200]}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        delay = min(max_backoff, first_backoff * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        log.warning("relay to %s: attempt %d failed (%s); retrying in %.1f s", target.kind, attempt, problem, delay)
+        await sleep(delay)
+
+
+async def run(
+    bootstrap_servers: str,
+    topic: str,
+    dead_letter_topic: str,
+    group_id: str,
+    target: Target,
+    stop: asyncio.Event,
+    timeout: float = 10.0,
+) -> None:
+    """Relay ``topic`` to ``target`` until ``stop`` is set, committing each message's
+    offset after the receiver accepted it (or after a permanent refusal went to
+    ``dead_letter_topic``)."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    await consumer.start()
+    await producer.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=500)
+                for tp, messages in batch.items():
+                    for m in messages:
+                        await _relay_one(session, target, producer, dead_letter_topic, m)
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition): m.offset + 1})
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _relay_one(
+    session: aiohttp.ClientSession, target: Target, producer: Any, dead_letter_topic: str, m: Any
+) -> None:
+    where = f"{m.topic}[{m.partition}]@{m.offset}"
+    try:
+        event = orjson.loads(m.value or b"")
+        body, content_type = target.request(event)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        await _dead_letter(producer, dead_letter_topic, m, f"not an escalation event: {exc!r}", 0, "")
+        return
+    outcome = await deliver(session, target, body, content_type)
+    if outcome.accepted:
+        log.info("relayed %s to %s (HTTP %d, %d attempt(s))", where, target.kind, outcome.status, outcome.attempts)
+        return
+    await _dead_letter(
+        producer,
+        dead_letter_topic,
+        m,
+        f"{target.kind} refused it: HTTP {outcome.status}",
+        outcome.status,
+        outcome.answer,
+    )
+
+
+async def _dead_letter(producer: Any, topic: str, m: Any, reason: str, status: int, answer: str) -> None:
+    log.error("relay: %s[%d]@%d to the dead-letter topic: %s %s", m.topic, m.partition, m.offset, reason, answer)
+    headers = [
+        ("flashpoint.relay.reason", reason.encode()),
+        ("flashpoint.relay.status", str(status).encode()),
+        ("flashpoint.relay.answer", answer.encode()),
+        ("flashpoint.relay.source", f"{m.topic}[{m.partition}]@{m.offset}".encode()),
+    ]
+    await producer.send_and_wait(topic, m.value or b"", key=m.key, headers=headers)

@@ -1,0 +1,135 @@
+"""The relay's payloads (PagerDuty Events API v2, Alertmanager v2, the CloudEvent) and
+its delivery rules, against a local HTTP receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from pipeline import relay
+from tests.broker.conftest import free_port
+from tests.factories import assert_valid_escalation
+from tests.receiver import receiver
+from tests.test_ops import sample
+
+ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # PagerDuty integration keys: 32 characters
+
+
+def check_pagerduty(body: dict[str, Any]) -> None:
+    """What PagerDuty's Events API v2 requires (developer.pagerduty.com, "Send an Alert Event")."""
+    assert body["routing_key"] == ROUTING_KEY and len(body["routing_key"]) == 32
+    assert body["event_action"] in ("trigger", "acknowledge", "resolve")
+    assert 0 < len(body["dedup_key"]) <= 255
+    if body["event_action"] == "trigger":
+        p = body["payload"]
+        assert 0 < len(p["summary"]) <= 1024 and p["source"]
+        assert p["severity"] in ("critical", "error", "warning", "info")
+        datetime.fromisoformat(p["timestamp"])
+        assert isinstance(p["custom_details"], dict)
+
+
+def test_pagerduty_trigger_carries_the_escalation() -> None:
+    ev = sample("error")
+    body = relay.pagerduty(ev, ROUTING_KEY)
+    check_pagerduty(body)
+    d = ev["data"]
+    assert body["event_action"] == "trigger" and body["dedup_key"] == d["dedup_key"]
+    assert body["payload"]["severity"] == "error" and body["payload"]["component"] == "Acme"
+    assert body["payload"]["custom_details"]["reasons"] == d["reasons"]
+    assert body["payload"]["summary"].startswith("[error] Acme: complaint by @user")
+
+
+@pytest.mark.parametrize(
+    ("action", "pd"),
+    [("upgrade", "trigger"), ("acknowledge", "acknowledge"), ("resolve", "resolve"), ("false_positive", "resolve")],
+)
+def test_pagerduty_actions(action: str, pd: str) -> None:
+    ev = sample()
+    ev["data"]["action"] = action
+    body = relay.pagerduty(ev, ROUTING_KEY)
+    check_pagerduty(body)
+    assert body["event_action"] == pd
+    assert ("payload" in body) is (pd == "trigger")
+
+
+def test_summary_fits_a_pager() -> None:
+    ev = sample()
+    ev["data"]["root_post"]["text"] = "broken " * 500
+    assert len(relay.summary(ev)) == 1024 and relay.summary(ev).endswith("...")
+
+
+def test_alertmanager_alert() -> None:
+    ev = sample("critical")
+    (alert,) = relay.alertmanager(ev, alert_hours=6)
+    assert alert["labels"] == {
+        "alertname": "FlashpointEscalation",
+        "severity": "critical",
+        "brand": "Acme",
+        "dedup_key": ev["data"]["dedup_key"],
+    }
+    starts, ends = (datetime.fromisoformat(alert[k]) for k in ("startsAt", "endsAt"))
+    assert (ends - starts).total_seconds() == 6 * 3600
+    assert alert["annotations"]["description"] == " ".join(ev["data"]["reasons"])
+    ev["data"]["action"] = "resolve"
+    (done,) = relay.alertmanager(ev)
+    assert done["endsAt"] == done["startsAt"]
+
+
+def post(target: relay.Target, event: dict[str, Any], **kw: Any) -> relay.Outcome:
+    async def go() -> relay.Outcome:
+        async with aiohttp.ClientSession() as session:
+            body, ctype = target.request(event)
+            return await relay.deliver(session, target, body, ctype, first_backoff=0.01, max_backoff=0.05, **kw)
+
+    return asyncio.run(go())
+
+
+def test_retries_until_the_receiver_accepts() -> None:
+    with receiver() as rec:
+        answers = iter([503, 429, 502])
+        rec.answer = lambda path, body: next(answers, 202)
+        got = post(relay.Target("pagerduty", rec.url + "/v2/enqueue", ROUTING_KEY), sample())
+        assert got.accepted and got.status == 202 and got.attempts == 4
+        assert [r["status"] for r in rec.requests] == [503, 429, 502, 202]
+        for r in rec.requests:
+            check_pagerduty(r["body"])
+            assert r["path"] == "/v2/enqueue" and r["content_type"] == "application/json"
+
+
+def test_a_permanent_refusal_is_not_retried() -> None:
+    with receiver() as rec:
+        rec.answer = lambda path, body: 400
+        got = post(relay.Target("alertmanager", rec.url + "/api/v2/alerts"), sample())
+        assert not got.accepted and got.status == 400 and got.attempts == 1
+        assert "invalid event" in got.answer
+        assert isinstance(rec.requests[0]["body"], list)
+
+
+def test_connection_errors_are_retried() -> None:
+    # Nothing listens at first; the receiver starts on that port after two failures.
+    port = free_port()
+    failures = 0
+    with contextlib.ExitStack() as stack:
+
+        async def sleep(_: float) -> None:
+            nonlocal failures
+            failures += 1
+            if failures == 2:
+                stack.enter_context(receiver(port))
+
+        got = post(relay.Target("webhook", f"http://127.0.0.1:{port}/hook"), sample(), sleep=sleep)
+    assert got.accepted and got.attempts == 3 and failures == 2
+
+
+def test_webhook_sends_the_cloudevent() -> None:
+    with receiver() as rec:
+        ev = sample()
+        assert post(relay.Target("webhook", rec.url + "/hook"), ev).accepted
+        (r,) = rec.requests
+        assert r["content_type"] == "application/cloudevents+json" and r["body"] == ev
+        assert_valid_escalation(r["body"])
