@@ -10,7 +10,7 @@ from pipeline.escalation import Policy, decide, event
 from pipeline.ops import format_escalation, format_line, passes
 from pipeline.reach import Forecaster, outlook
 from pipeline.settings import Settings
-from tests.test_escalation import hot_cascade
+from tests.escalation.test_policy import hot_cascade
 
 
 def test_escalation_reads_as_sentences_with_the_forecast() -> None:

@@ -1,33 +1,21 @@
-"""Stage 5: decide when a cascade is worth a person's attention, and say why.
+"""The policy: which cascades each brand's team sees, at what severity, and why.
 
-The policy maps a cascade to a severity in PagerDuty's words per brand. Severity only
-ever rises: the first crossing publishes ``open``, each higher level ``upgrade``, so a
-cascade yields at most one event per level. Events are CloudEvents 1.0 (structured JSON
-mode) whose ``id`` is derived from (dedup key, severity): a consumer that sees the
-same id twice may drop the second.
+Severity only ever rises: the first crossing publishes ``open``, each higher level
+``upgrade``, so a cascade yields at most one event per level and brand.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
-import orjson
-
-from pipeline.classification.model import SEVERITY_LABELS
 from pipeline.reach import CascadeState, Outlook
 from pipeline.records import BrandMatch
 from pipeline.settings import Settings
 
 LEVELS = ("info", "warning", "error", "critical")
-EVENT_TYPE = "dev.flashpoint.escalation.v1"
-# The contract consumers code against: pipeline/schemas/escalation.v1.json.
-SCHEMA_RESOURCE = "escalation.v1.json"
-SCHEMA_VERSION = 1
 Action = Literal["open", "upgrade"]
 
 
@@ -284,103 +272,9 @@ def transitions(state: CascadeState, decisions: list[Decision]) -> list[tuple[De
     return out
 
 
-def dedup_key(brand: str, cascade_key: str) -> str:
-    return f"{brand}/{cascade_key}"
-
-
-def event(
-    state: CascadeState,
-    decision: Decision,
-    action: Action,
-    *,
-    now: datetime,
-    source: str,
-    outlook: Outlook | None = None,
-) -> dict[str, Any]:
-    """The CloudEvent for one transition."""
-    root = state.root
-    assert root is not None, "escalations are only decided for cascades whose root arrived"
-    key = dedup_key(decision.brand.brand, state.key)
-    hours = _hours_between(root.created_at, state.last_event_at or root.created_at)
-    sev = state.complaint_severity
-    data = {
-        "schema_version": SCHEMA_VERSION,
-        "dedup_key": key,
-        "action": action,
-        "severity": decision.severity,
-        "brand": decision.brand.brand,
-        "addressed": decision.brand.addressed,
-        "matched": list(decision.brand.via),
-        "root_post": {
-            "id": root.id,
-            "platform": root.platform,
-            "url": root.url,
-            "text": root.text,
-            "author_handle": root.author_handle,
-            "author_followers": root.author_followers,
-            "author_verified": root.author_verified,
-            "created_at": root.created_at,
-        },
-        "complaint_probability": round(state.complaint_probability or 0.0, 4),
-        "complaint_severity": ({"level": sev, "label": SEVERITY_LABELS[sev - 1]} if sev and 1 <= sev <= 4 else None),
-        "reach": {
-            "potential": state.potential_reach,
-            "root_author_followers": root.author_followers,
-            "reposts": state.reposts,
-            "replies": state.replies,
-            "quotes": state.quotes,
-            "depth": state.depth,
-            "potential_per_hour": round(state.potential_reach / hours) if hours > 0 else None,
-        },
-        "forecast": _forecast(outlook),
-        "participants": state.participants,
-        "complaining_responses": state.complaining_responses,
-        "reasons": list(decision.reasons),
-        "model_version": state.model_version,
-        "first_event_at": state.first_event_at,
-        "last_event_at": state.last_event_at,
-        "escalated_at": now.isoformat(),
-    }
-    return {
-        "specversion": "1.0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"flashpoint:{key}:{decision.severity}")),
-        "source": source,
-        "type": EVENT_TYPE,
-        "subject": key,
-        "time": now.isoformat(),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-
-
-def _forecast(o: Outlook | None) -> dict[str, Any] | None:
-    if o is None:
-        return None
-    return {
-        "observed_seconds": round(o.observed_seconds, 1),
-        "reposts_seen": o.reposts,
-        "final_reposts": round(o.final_reposts, 1),
-        "final_reposts_interval": [round(o.final_reposts_low, 1), round(o.final_reposts_high, 1)],
-        "potential_reach": round(o.potential_reach),
-        "potential_reach_interval": [round(o.potential_reach_low), round(o.potential_reach_high)],
-        "interval": 0.8,
-        # JSON has no infinity: a supercritical SEISMIC forecast is null with the flag set.
-        "seismic_final_reposts": None if o.supercritical else round(o.seismic_final_reposts, 1),
-        "supercritical": o.supercritical,
-    }
-
-
 def _duration(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} seconds"
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} minutes"
     return f"{seconds / 3600:.1f} hours"
-
-
-def encode(cloudevent: dict[str, Any]) -> bytes:
-    return orjson.dumps(cloudevent)
-
-
-def _hours_between(a: str, b: str) -> float:
-    return max(0.0, (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds() / 3600)
