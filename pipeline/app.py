@@ -18,15 +18,19 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+import orjson
 from faust.streams import Stream
 from faust.types import StreamT
 
 from pipeline import flow, metrics
 from pipeline.brands import Watchlist
 from pipeline.escalation import Policies, Policy, encode
+from pipeline.escalation.desk import Desk
+from pipeline.escalation.feedback import InvalidFeedback
+from pipeline.escalation.feedback import parse as parse_feedback
 from pipeline.flow import Classifier, Incoming
 from pipeline.reach import CascadeTracker, Forecaster
-from pipeline.records import ClassifiedMention
+from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -80,7 +84,10 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         "mentions": app.topic(s.topic_mentions, partitions=s.partitions, **raw),
         "dead_letter": app.topic(s.topic_dead_letter, partitions=s.partitions, **raw),
         "classified": app.topic(s.topic_classified, partitions=s.partitions, internal=True, **raw),
+        "desk": app.topic(s.topic_desk, partitions=s.partitions, internal=True, **raw),
         "escalations": app.topic(s.topic_escalations, partitions=s.partitions, **raw),
+        "feedback": app.topic(s.topic_feedback, partitions=s.partitions, **raw),
+        "corrections": app.topic(s.topic_corrections, partitions=s.partitions, **raw),
     }
     # No value_type: values are plain JSON; a typing construct there breaks changelog recovery.
     table_kw: dict[str, Any] = {"partitions": s.partitions, "key_type": str}
@@ -93,6 +100,13 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
     # A bad [brand.policy] table stops the worker here, before it consumes anything.
     policy = Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
     forecaster = Forecaster.load(s.reach_model)
+    desk = Desk(
+        lifecycle=app.Table("lifecycle", default=None, help="dedup key -> escalation status", **table_kw),
+        history=app.Table("history", default=None, help="brand|author -> past complaints", **table_kw),
+        pile_ons=app.Table("pile_ons", default=None, help="brand -> complaints in the window", **table_kw),
+        policies=policy,
+        source=f"urn:flashpoint:{s.app_id}",
+    )
     last_sweep: dict[int, float] = {}
     source = f"urn:flashpoint:{s.app_id}"
     # One thread: batches queue behind each other instead of sharing two cores badly,
@@ -169,18 +183,26 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         if tracker.posts.get(cm.mention.key) is not None:
             metrics.DUPLICATES.inc()
             return
-        for ev in flow.track(cm, tracker, policy, now, source, forecaster, partition):
+        for sig in flow.track(cm, tracker, policy, now, source, forecaster, partition):
+            await send_in_transaction_of(event, s.topic_desk, sig.brand.encode(), sig.to_json(), [])
+
+    @app.agent(topics["desk"], name="desk")
+    async def desk_agent(source: StreamT[bytes]) -> None:
+        stream = cast(Stream[bytes], source)
+        manual = stream.noack()
+        async for event in manual.events():
+            async with commit_lock:
+                await desk_one(event)
+                await app.producer.buffer.flush()
+                await manual.ack(event)
+
+    async def desk_one(event: Any) -> None:
+        signal = BrandSignal.from_json(event.value)
+        out = flow.desk(signal, desk, event.message.partition, datetime.now(UTC))
+        where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
+        for ev in out.events:
             data = ev["data"]
-            metrics.ESCALATIONS.labels(data["severity"], data["action"]).inc()
-            log.info(
-                "escalation %s %s %s (from %s[%d]@%d)",
-                data["action"],
-                data["severity"],
-                data["dedup_key"],
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-            )
+            log.info("escalation %s %s %s (from %s)", data["action"], data["severity"], data["dedup_key"], where)
             await send_in_transaction_of(
                 event,
                 s.topic_escalations,
@@ -188,6 +210,45 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
                 encode(ev),
                 [("content-type", b"application/cloudevents+json")],
             )
+        for c in out.corrections:
+            metrics.CORRECTIONS.inc()
+            await send_in_transaction_of(
+                event, s.topic_corrections, f"{c.platform}:{c.post_id}".encode(), c.to_json(), []
+            )
+        if out.rejected:
+            metrics.FEEDBACK.labels("rejected").inc()
+            log.warning("dead letter %s: %s", where, out.rejected)
+            letter = DeadLetter(out.rejected, s.topic_feedback, -1, -1, datetime.now(UTC))
+            value = orjson.dumps(signal.feedback)
+            await send_in_transaction_of(event, s.topic_dead_letter, signal.brand.encode(), value, letter.headers())
+
+    @app.agent(topics["feedback"], name="feedback")
+    async def feedback_in(source: StreamT[bytes]) -> None:
+        # Stateless and at least once: the desk ignores feedback it has already applied.
+        stream = cast(Stream[bytes], source)
+        async for event in stream.events():
+            m = event.message
+            try:
+                fb = parse_feedback(event.value)
+            except InvalidFeedback as exc:
+                metrics.FEEDBACK.labels("dead_letter").inc()
+                log.warning("dead letter %s[%d]@%d: %s", m.topic, m.partition, m.offset, exc)
+                letter = DeadLetter(str(exc), m.topic, m.partition, m.offset, datetime.now(UTC))
+                await app.producer.send_and_wait(
+                    s.topic_dead_letter, event.key, event.value or b"", None, None, letter.headers()
+                )
+                continue
+            metrics.FEEDBACK.labels(fb.action).inc()
+            sig = BrandSignal("feedback", fb.brand, datetime.now(UTC).isoformat(), feedback=fb.to_dict())
+            await app.producer.send_and_wait(s.topic_desk, fb.brand.encode(), sig.to_json(), None, None, None)
+
+    @app.timer(s.tick_interval_seconds, on_leader=True, name="tick")  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        # Through Kafka, one per partition: reminders are then decided inside the desk's
+        # transactions, like everything else it publishes.
+        sig = BrandSignal("tick", "", datetime.now(UTC).isoformat()).to_json()
+        for p in range(s.partitions):
+            await app.producer.send(s.topic_desk, None, sig, p, None, None)
 
     async def send_in_transaction_of(
         event: Any, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
@@ -209,7 +270,7 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())
-        for name in (s.topic_mentions, s.topic_classified):
+        for name in (s.topic_mentions, s.topic_classified, s.topic_desk):
             metrics.ASSIGNED_PARTITIONS.labels(name).set(sum(1 for tp in assigned if tp.topic == name))
 
     app.on_partitions_assigned.connect(on_assigned)

@@ -5,7 +5,10 @@ bytes between topics.
    -> brands (:mod:`pipeline.brands`) -> complaint verdict
    (:mod:`pipeline.classification`), or a dead letter, or dropped as unmatched.
 2. :func:`track` (stateful, one event at a time, keyed by cascade): cascade state
-   (:mod:`pipeline.reach`) -> escalation events (:mod:`pipeline.escalation`).
+   (:mod:`pipeline.reach`) -> complaints and draft escalations for the desk
+   (:mod:`pipeline.escalation.policy`).
+3. :func:`desk` (stateful, keyed by brand): customer history, pile-ons, lifecycle
+   and feedback -> escalation events (:mod:`pipeline.escalation.desk`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from pipeline import escalation, metrics
 from pipeline.brands import Watchlist
 from pipeline.classification.model import Verdict
 from pipeline.escalation import Policies, Policy
+from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
-from pipeline.reach import CascadeTracker, Forecaster, outlook
-from pipeline.records import ClassifiedMention, DeadLetter, Mention
+from pipeline.reach import CascadeState, CascadeTracker, Forecaster, outlook
+from pipeline.reach.cascade import RESPONSE_COMPLAINT_PROBABILITY
+from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter, Mention
 
 
 class Classifier(Protocol):
@@ -90,17 +95,74 @@ def track(
     source: str,
     forecaster: Forecaster | None = None,
     partition: int = -1,
-) -> list[dict[str, Any]]:
-    """Fold one mention into its cascade; the escalation events it triggers."""
+) -> list[BrandSignal]:
+    """Fold one mention into its cascade. What the escalation desk must hear of it:
+    the complaint it is (for customer history and pile-ons), and the escalations it
+    triggers, as draft events."""
     state = tracker.apply(cm, partition, now.timestamp())
     if state is None:
         return []
     metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
+    signals = complaint_signals(cm, state, policy)
     # Forecasting costs a few hundred microseconds: only for cascades that may escalate.
     worth = forecaster is not None and escalation.worth_deciding(state, policy)
     ahead = outlook(state, forecaster) if worth and forecaster is not None else None
     moves = escalation.transitions(state, escalation.decide(state, policy, ahead))
-    if not moves:
+    if moves:
+        tracker.save(state)
+    author = state.root.author_id if state.root else None
+    for d, action in moves:
+        draft = escalation.event(state, d, action, now=now, source=source, outlook=ahead)
+        signals.append(BrandSignal("decision", d.brand.brand, now.isoformat(), draft=draft, author_id=author))
+    return signals
+
+
+def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Policies | Policy) -> list[BrandSignal]:
+    """A complaint post for each brand it is about: a root the model calls a complaint
+    (by the brand's own floor), or a reply or quote that complains too (about the
+    brands it names and its cascade's)."""
+    m, p = cm.mention, cm.complaint_probability
+    if p is None:
         return []
-    tracker.save(state)
-    return [escalation.event(state, d, action, now=now, source=source, outlook=ahead) for d, action in moves]
+    if m.is_root:
+        brands = [b for b in cm.brands if p >= _policy_of(policy, b.brand).min_complaint_probability]
+    elif p >= RESPONSE_COMPLAINT_PROBABILITY:
+        named = {b.brand: b for b in state.brands}
+        named.update({b.brand: b for b in cm.brands})
+        brands = list(named.values())
+    else:
+        brands = []
+    return [
+        BrandSignal(
+            "complaint",
+            b.brand,
+            m.created_at.isoformat(),
+            complaint={
+                "author_id": m.author.id,
+                "author_handle": m.author.handle,
+                "author_followers": m.author.followers,
+                "cascade_key": state.key,
+                "post_key": m.key,
+                "url": m.url,
+                "text": m.text,
+                "at": m.created_at.isoformat(),
+                "addressed": b.addressed,
+                "probability": round(p, 4),
+                "root": m.is_root,
+            },
+        )
+        for b in brands
+    ]
+
+
+def _policy_of(policy: Policies | Policy, brand: str) -> Policy:
+    return policy.of(brand) if isinstance(policy, Policies) else policy
+
+
+def desk(signal: BrandSignal, the_desk: Desk, partition: int, now: datetime) -> Outcome:
+    """The escalation desk's step: escalations to publish, corrections to record, or a
+    reason to dead-letter the signal (feedback naming no known escalation)."""
+    out = the_desk.handle(signal, partition, now)
+    for ev in out.events:
+        metrics.ESCALATIONS.labels(ev["data"]["severity"], ev["data"]["action"]).inc()
+    return out

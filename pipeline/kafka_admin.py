@@ -14,7 +14,15 @@ log = logging.getLogger(__name__)
 
 
 def topic_names(s: Settings) -> list[str]:
-    return [s.topic_mentions, s.topic_dead_letter, s.topic_classified, s.topic_escalations]
+    return [
+        s.topic_mentions,
+        s.topic_dead_letter,
+        s.topic_classified,
+        s.topic_desk,
+        s.topic_escalations,
+        s.topic_feedback,
+        s.topic_corrections,
+    ]
 
 
 async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0) -> None:

@@ -49,6 +49,12 @@ CASCADE_EVENTS = Counter(
     "Mentions folded into cascades, by kind.",
     ["kind"],
 )
+FEEDBACK = Counter(
+    "flashpoint_feedback_total",
+    "Ops feedback received, by action (or dead_letter, rejected: names no known escalation).",
+    ["action"],
+)
+CORRECTIONS = Counter("flashpoint_corrections_total", "False positives written to the corrections topic.")
 CASCADES_EXPIRED = Counter(
     "flashpoint_cascades_expired_total", "Quiet cascades forgotten after FLASHPOINT_CASCADE_TTL_SECONDS."
 )

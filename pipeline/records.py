@@ -7,8 +7,12 @@
 | ``topic_dead_letter``    | the original bytes, unchanged;  | original key   |
 |                          | :class:`DeadLetter` in headers  |                |
 | ``topic_classified``     | :class:`ClassifiedMention`      | cascade key    |
-| ``topic_escalations``    | CloudEvent of                   | dedup key      |
-|                          | :class:`pipeline.escalation.Escalation` |        |
+| ``topic_desk``           | :class:`BrandSignal`            | brand          |
+| ``topic_escalations``    | CloudEvent (JSON, schema        | dedup key      |
+|                          | ``pipeline/schemas/escalation.v1``) |            |
+| ``topic_feedback``       | :class:`Feedback` (JSON, schema | free           |
+|                          | ``pipeline/schemas/feedback.v1``)|               |
+| ``topic_corrections``    | :class:`Correction`             | post key       |
 
 Fields are only ever added, with defaults, within a version; a change that would break
 a reader gets a new ``schema_version`` and a new record class beside the old one.
@@ -185,3 +189,86 @@ class ClassifiedMention:
             schema_version=d["schema_version"],
             extra=d.get("extra", {}),
         )
+
+
+SignalKind = Literal["complaint", "decision", "feedback", "tick"]
+
+
+@dataclass(frozen=True, slots=True)
+class BrandSignal:
+    """Internal topic record, v1: what the escalation desk (keyed by brand) acts on.
+
+    - ``complaint``: a complaint post about ``brand`` (root, or a complaining reply or
+      quote): ``complaint`` holds its author, cascade, link, time and probability;
+    - ``decision``: the cascade stage's escalation for ``brand``, as a draft
+      CloudEvent in ``draft``; ``author_id`` is the root author's;
+    - ``feedback``: ops feedback (a :class:`Feedback` as a dict);
+    - ``tick``: the clock, for reminders (``brand`` empty; sent to every partition).
+    """
+
+    kind: SignalKind
+    brand: str
+    at: str
+    complaint: dict[str, Any] | None = None
+    draft: dict[str, Any] | None = None
+    author_id: str | None = None
+    feedback: dict[str, Any] | None = None
+    schema_version: int = 1
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> BrandSignal:
+        return cls(**orjson.loads(raw))
+
+
+FeedbackAction = Literal["acknowledge", "resolve", "false_positive"]
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """Public topic record, v1 (``pipeline/schemas/feedback.v1.json``): what an ops
+    team says about an escalation."""
+
+    dedup_key: str
+    action: FeedbackAction
+    by: str
+    note: str | None = None
+    at: str | None = None
+    schema_version: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Feedback:
+        keep = {"dedup_key", "action", "by", "note", "at", "schema_version"}
+        return cls(**{k: v for k, v in d.items() if k in keep})
+
+    @property
+    def brand(self) -> str:
+        return self.dedup_key.split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """Public topic record, v1: a post the model called a complaint and ops called a
+    false positive, with the label to train on (``flashpoint model train
+    --corrections``)."""
+
+    text: str
+    label: int
+    platform: str
+    post_id: str
+    brand: str
+    dedup_key: str
+    complaint_probability: float
+    model_version: str | None
+    reported_by: str
+    note: str | None
+    at: str
+    schema_version: int = 1
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))

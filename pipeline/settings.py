@@ -47,6 +47,17 @@ class Settings:
         default="mentions.classified",
     )
     topic_escalations: str = _doc("CloudEvents escalations for ops teams.", default="escalations")
+    topic_desk: str = _doc(
+        "Internal: complaints, draft escalations, feedback and clock ticks for the escalation desk, keyed by brand.",
+        default="escalations.desk",
+    )
+    topic_feedback: str = _doc(
+        "Ops feedback on escalations (acknowledge, resolve, false_positive).", default="escalations.feedback"
+    )
+    topic_corrections: str = _doc(
+        "Posts ops marked false positives, labelled for training.", default="mentions.corrections"
+    )
+    tick_interval_seconds: float = _doc("How often the escalation desk checks for due reminders.", default=30.0)
     partitions: int = _doc(
         "Partitions of the topics Flashpoint creates; the most workers that share the load.",
         default=4,

@@ -56,6 +56,27 @@ def test_track_emits_open_once_then_nothing_for_redelivery() -> None:
         [msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000}))], WATCH, model, NOW
     )
     tracker = CascadeTracker({}, {}, {})
-    events = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
-    assert [e["data"]["action"] for e in events] == ["open"]
+    signals = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
+    assert [(x.kind, x.brand) for x in signals] == [("complaint", "Acme"), ("decision", "Acme")]
+    c, d = signals
+    assert c.complaint is not None and c.complaint["author_id"] == d.author_id and c.complaint["root"] is True
+    assert d.draft is not None and d.draft["data"]["action"] == "open"
     assert track(out.forward[0], tracker, Policy(), NOW, "urn:t") == []
+
+
+def test_complaining_replies_count_for_their_cascades_brand() -> None:
+    model = FakeModel()
+    tracker = CascadeTracker({}, {}, {})
+    root = ingest(
+        [msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000}))], WATCH, model, NOW
+    )
+    track(root.forward[0], tracker, Policy(), NOW, "urn:t")
+    reply = mention_bytes(
+        id="p", kind="reply", parent_id="r", root_id="r", text="So's mine, broken too", author={"id": "z"}
+    )
+    out = ingest([msg(reply)], WATCH, model, NOW)
+    (sig,) = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
+    assert sig.kind == "complaint" and sig.brand == "Acme" and sig.complaint is not None
+    assert (
+        sig.complaint["author_id"] == "z" and sig.complaint["cascade_key"] == "twitter:r" and not sig.complaint["root"]
+    )

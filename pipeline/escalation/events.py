@@ -42,7 +42,9 @@ def event(
     sev = state.complaint_severity
     data = {
         "schema_version": SCHEMA_VERSION,
+        "kind": "cascade",
         "dedup_key": key,
+        "cascade": state.key,
         "action": action,
         "severity": decision.severity,
         "brand": decision.brand.brand,

@@ -38,6 +38,15 @@ class Policy:
     # Handles (lower case, no @) whose complaints are at least an error, about or not.
     vip_handles: frozenset[str] = frozenset()
     pile_on_replies: int = 3
+    # Brand-level pile-ons: distinct complaining customers within the window for
+    # info, warning, error, critical.
+    pile_on_authors: tuple[int, int, int, int] = (3, 6, 12, 25)
+    pile_on_window_seconds: float = 1800.0
+    # An author who complained about the brand in this many earlier conversations
+    # raises the new one a level (0: never).
+    repeat_complainer_cascades: int = 1
+    # Re-send an unacknowledged escalation after this long, per severity (0: never).
+    reminder_seconds: tuple[float, float, float, float] = (0.0, 14_400.0, 3_600.0, 900.0)
     # The forecast may raise a level once this many reposts were seen (None: never)
     # over at least this long: a few reposts in the first seconds extrapolate wildly.
     forecast_min_reposts: int | None = 5
@@ -85,11 +94,25 @@ _POLICY_KEYS = {
     "influencer_followers": "influencer_followers",
     "vip": "vip_handles",
     "pile_on_replies": "pile_on_replies",
+    "pile_on_authors": "pile_on_authors",
+    "pile_on_window_minutes": "pile_on_window_seconds",
+    "repeat_complainer_conversations": "repeat_complainer_cascades",
+    "reminder_minutes": "reminder_seconds",
 }
 
 
 def _policy_value(key: str, value: Any) -> Any:
-    if key in ("reach", "forecast_reach"):
+    if key == "reminder_minutes":
+        if not (
+            isinstance(value, list) and len(value) == 4 and all(isinstance(v, (int, float)) and v >= 0 for v in value)
+        ):
+            raise ValueError("expected four numbers of minutes >= 0 (0: never): info, warning, error, critical")
+        return tuple(float(v) * 60 for v in value)
+    if key == "pile_on_window_minutes":
+        if not (isinstance(value, (int, float)) and value > 0):
+            raise ValueError("expected a number of minutes > 0")
+        return float(value) * 60
+    if key in ("reach", "forecast_reach", "pile_on_authors"):
         if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)):
             raise ValueError("expected four whole numbers >= 0: info, warning, error, critical")
         if value != sorted(value):

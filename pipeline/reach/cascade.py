@@ -44,6 +44,7 @@ class RootPost:
     author_followers: int
     author_verified: bool
     created_at: str
+    author_id: str = ""
 
 
 @dataclass
@@ -153,6 +154,7 @@ class CascadeTracker:
                 author_followers=m.author.followers,
                 author_verified=m.author.verified,
                 created_at=m.created_at.isoformat(),
+                author_id=m.author.id,
             )
             state.brands = list(cm.brands)
             state.complaint_probability = cm.complaint_probability

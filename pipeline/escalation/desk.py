@@ -1,0 +1,340 @@
+"""The escalation desk: what happens to escalations after the cascade stage decides
+them. It holds per-brand state, so it runs on a topic keyed by brand.
+
+- **Customer history.** Every complaint post about a brand (roots and complaining
+  replies and quotes) is remembered per author: how many, first and last time, links.
+  An author who complained about the brand in an earlier cascade raises the new
+  cascade's severity one level, and the event shows the history.
+- **Pile-ons.** Distinct customers complaining about one brand within a sliding window
+  (3, 6, 12 and 25 authors in 30 minutes by default: info to critical) make a
+  brand-level escalation (``kind: pile_on``) that lists the cascades and upgrades as
+  more join. It is one episode until the window empties.
+- **Lifecycle.** Each escalation (dedup key) is ``open``, then ``acknowledged``,
+  ``resolved`` or ``false_positive`` as ops say on the feedback topic. An open one
+  that nobody acknowledged is re-sent as ``reminder`` after its severity's SLA. A
+  resolved one whose cascade climbs past the severity it was resolved at re-opens. A
+  false positive is silenced for good and becomes a labelled example for training.
+
+Plain code over dict-like stores (Faust tables in the worker, dicts in tests): no
+Kafka here.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipeline.escalation.events import EVENT_TYPE, SCHEMA_VERSION
+from pipeline.escalation.policy import LEVELS, Policies, Policy
+from pipeline.records import BrandSignal, Correction, Feedback
+
+HISTORY_LINKS = 5
+HISTORY_CASCADES = 20
+PILE_ON_LISTED = 25
+
+
+@dataclass
+class Outcome:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
+    # Feedback that names no escalation the desk knows: goes to the dead-letter topic.
+    rejected: str | None = None
+
+
+class Desk:
+    def __init__(
+        self,
+        lifecycle: MutableMapping[str, Any],
+        history: MutableMapping[str, Any],
+        pile_ons: MutableMapping[str, Any],
+        policies: Policies | Policy,
+        source: str,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.history = history
+        self.pile_ons = pile_ons
+        self.policies = policies
+        self.source = source
+
+    def policy(self, brand: str) -> Policy:
+        return self.policies.of(brand) if isinstance(self.policies, Policies) else self.policies
+
+    def handle(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
+        if signal.kind == "complaint":
+            return self._complaint(signal, partition, now)
+        if signal.kind == "decision":
+            return self._decision(signal, partition, now)
+        if signal.kind == "feedback":
+            return self._feedback(signal, now)
+        return self._tick(partition, now)
+
+    # -- customer history and pile-ons ------------------------------------------------
+
+    def _complaint(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
+        c = signal.complaint
+        assert c is not None
+        key = f"{signal.brand}|{c['author_id']}"
+        h = self.history.get(key) or {"count": 0, "first_at": c["at"], "last_at": c["at"], "links": [], "cascades": []}
+        h = copy.deepcopy(h)
+        h["count"] += 1
+        h["first_at"] = min(h["first_at"], c["at"])
+        h["last_at"] = max(h["last_at"], c["at"])
+        link = c.get("url") or c["post_key"]
+        h["links"] = (h["links"] + [link])[-HISTORY_LINKS:]
+        if c["cascade_key"] not in h["cascades"]:
+            h["cascades"] = (h["cascades"] + [c["cascade_key"]])[-HISTORY_CASCADES:]
+        self.history[key] = h
+        return self._pile_on(signal, partition, now)
+
+    def _pile_on(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
+        c = signal.complaint
+        assert c is not None
+        policy = self.policy(signal.brand)
+        at = _ts(c["at"])
+        p = copy.deepcopy(self.pile_ons.get(signal.brand) or {"episode": None, "level": -1, "complaints": []})
+        p["complaints"] = [x for x in p["complaints"] if x["ts"] > at - policy.pile_on_window_seconds]
+        if not p["complaints"]:
+            p["episode"], p["level"] = None, -1  # the last episode has ended
+        p["complaints"].append({**c, "ts": at})
+        authors: dict[str, dict[str, Any]] = {}
+        for x in p["complaints"]:
+            authors.setdefault(x["author_id"], x)
+        level = -1
+        for i, n in enumerate(policy.pile_on_authors):
+            if len(authors) >= n:
+                level = i
+        out = Outcome()
+        if level > p["level"]:
+            if p["episode"] is None:
+                p["episode"] = int(min(x["ts"] for x in p["complaints"]))
+            key = f"{signal.brand}/pile-on/{p['episode']}"
+            state = self.lifecycle.get(key)
+            action = "open" if state is None else ("reopen" if state["status"] == "resolved" else "upgrade")
+            if state is None or state["status"] != "false_positive":
+                data = _pile_on_data(signal.brand, key, list(authors.values()), policy, LEVELS[level])
+                out.events.append(self._publish(key, data, action, partition, now))
+            p["level"] = level
+        # Bounded: only the window is kept, and at most a few hundred complaints of it.
+        p["complaints"] = p["complaints"][-500:]
+        self.pile_ons[signal.brand] = p
+        return out
+
+    # -- cascade escalations ----------------------------------------------------------
+
+    def _decision(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
+        draft = copy.deepcopy(signal.draft)
+        assert draft is not None
+        data = draft["data"]
+        key = data["dedup_key"]
+        policy = self.policy(signal.brand)
+        level = LEVELS.index(data["severity"])
+        h = self.history.get(f"{signal.brand}|{signal.author_id}")
+        data["customer_history"] = _history_view(h)
+        earlier = [k for k in (h or {}).get("cascades", []) if k != data["cascade"]]
+        if policy.repeat_complainer_cascades and len(earlier) >= policy.repeat_complainer_cascades and level < 3:
+            level += 1
+            data["reasons"].append(
+                f"@{data['root_post']['author_handle']} has complained about {signal.brand} before: "
+                f"{len(earlier)} earlier conversation(s), {h['count'] - 1 if h else 0} earlier post(s), "
+                f"first {h['first_at'] if h else '?'}."
+            )
+        data["severity"] = LEVELS[level]
+        state = self.lifecycle.get(key)
+        if state is None:
+            action = "open"
+        elif state["status"] == "false_positive":
+            return Outcome()  # ops said it is not a complaint: silence, for good
+        elif level <= LEVELS.index(state["severity"]):
+            return Outcome()  # nothing new for the team (the history may already have raised it)
+        elif state["status"] == "resolved":
+            action = "reopen"
+            data["reasons"].append(f"It was resolved at {state['severity']} and has grown since.")
+        else:
+            action = "upgrade"
+        return Outcome(events=[self._publish(key, data, action, partition, now)])
+
+    # -- feedback and reminders -------------------------------------------------------
+
+    def _feedback(self, signal: BrandSignal, now: datetime) -> Outcome:
+        fb = Feedback.from_dict(signal.feedback or {})
+        state = self.lifecycle.get(fb.dedup_key)
+        if state is None:
+            return Outcome(rejected=f"feedback for an escalation this desk does not know: {fb.dedup_key!r}")
+        state = copy.deepcopy(state)
+        status = {"acknowledge": "acknowledged", "resolve": "resolved", "false_positive": "false_positive"}[fb.action]
+        if state["status"] == status or state["status"] == "false_positive":
+            return Outcome()  # said twice, or after the escalation was closed for good
+        state["status"] = status
+        data = copy.deepcopy(state["data"])
+        data["feedback"] = {"action": fb.action, "by": fb.by, "note": fb.note, "at": fb.at}
+        data["reasons"] = data["reasons"] + [
+            f"{fb.by} marked it {status.replace('_', ' ')}" + (f": {fb.note}" if fb.note else ".")
+        ]
+        out = Outcome(events=[self._emit(fb.dedup_key, data, fb.action, state, now)])
+        if fb.action == "false_positive" and data.get("kind", "cascade") == "cascade":
+            root = data["root_post"]
+            out.corrections.append(
+                Correction(
+                    text=root["text"],
+                    label=0,
+                    platform=root["platform"],
+                    post_id=root["id"],
+                    brand=data["brand"],
+                    dedup_key=fb.dedup_key,
+                    complaint_probability=data["complaint_probability"],
+                    model_version=data.get("model_version"),
+                    reported_by=fb.by,
+                    note=fb.note,
+                    at=fb.at or now.isoformat(),
+                )
+            )
+        self.lifecycle[fb.dedup_key] = state
+        return out
+
+    def _tick(self, partition: int, now: datetime) -> Outcome:
+        out = Outcome()
+        t = now.timestamp()
+        for key, raw in list(self.lifecycle.items()):
+            if not raw or raw.get("partition") != partition or raw["status"] != "open":
+                continue
+            sla = self.policy(raw["data"]["brand"]).reminder_seconds[LEVELS.index(raw["severity"])]
+            if sla <= 0 or t - raw["last_sent_at"] < sla:
+                continue
+            state = copy.deepcopy(raw)
+            data = copy.deepcopy(state["data"])
+            waited = int((t - state["opened_at"]) // 60)
+            data["reasons"] = data["reasons"] + [
+                f"Reminder {state['reminders'] + 1}: open for {waited} minutes and not acknowledged "
+                f"({raw['severity']} SLA {int(sla // 60)} minutes)."
+            ]
+            state["reminders"] += 1
+            out.events.append(self._emit(key, data, "reminder", state, now))
+            self.lifecycle[key] = state
+        return out
+
+    # -- publishing -------------------------------------------------------------------
+
+    def _publish(self, key: str, data: dict[str, Any], action: str, partition: int, now: datetime) -> dict[str, Any]:
+        """An ``open``, ``upgrade`` or ``reopen``: the escalation's new severity."""
+        state = copy.deepcopy(self.lifecycle.get(key)) or {
+            "status": "open",
+            "opened_at": now.timestamp(),
+            "reminders": 0,
+            "sent": 0,
+            "partition": partition,
+        }
+        state["status"] = "open"
+        state["severity"] = data["severity"]
+        event = self._emit(key, data, action, state, now)
+        self.lifecycle[key] = state
+        return event
+
+    def _emit(
+        self, key: str, data: dict[str, Any], action: str, state: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        data = {**data, "action": action, "status": state["status"], "escalated_at": now.isoformat()}
+        data.setdefault("kind", "cascade")
+        state["sent"] += 1
+        state["last_sent_at"] = now.timestamp()
+        state["data"] = {k: v for k, v in data.items() if k not in ("action", "feedback")}
+        # open/upgrade ids depend on the severity only, as before the desk existed; the
+        # other actions are numbered, so a replay after a crash yields the same ids.
+        ident = f"{key}:{data['severity']}" if action in ("open", "upgrade") else f"{key}:{action}:{state['sent']}"
+        return {
+            "specversion": "1.0",
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"flashpoint:{ident}")),
+            "source": self.source,
+            "type": EVENT_TYPE,
+            "subject": key,
+            "time": now.isoformat(),
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+
+
+def _history_view(h: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not h:
+        return None
+    return {
+        "complaints": h["count"],
+        "conversations": len(h["cascades"]),
+        "first_at": h["first_at"],
+        "last_at": h["last_at"],
+        "links": list(h["links"]),
+    }
+
+
+def _pile_on_data(brand: str, key: str, authors: list[dict[str, Any]], policy: Policy, severity: str) -> dict[str, Any]:
+    """A brand-level escalation: the first complaint of the window stands as its
+    ``root_post`` so every consumer of v1 can show it; ``pile_on`` lists them all."""
+    first = min(authors, key=lambda x: x["ts"])
+    minutes = int(policy.pile_on_window_seconds // 60)
+    handles = ", ".join(f"@{a['author_handle']}" for a in authors[:5]) + (
+        f" and {len(authors) - 5} more" if len(authors) > 5 else ""
+    )
+    cascades = {a["cascade_key"] for a in authors}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "pile_on",
+        "dedup_key": key,
+        "severity": severity,
+        "brand": brand,
+        "addressed": any(a["addressed"] for a in authors),
+        "matched": [],
+        "root_post": {
+            "id": first["post_key"].split(":", 1)[-1],
+            "platform": first["post_key"].split(":", 1)[0],
+            "url": first.get("url"),
+            "text": first.get("text", ""),
+            "author_handle": first["author_handle"],
+            "author_followers": first["author_followers"],
+            "author_verified": False,
+            "created_at": first["at"],
+        },
+        "cascade": None,
+        "complaint_probability": round(max(a["probability"] for a in authors), 4),
+        "complaint_severity": None,
+        "reach": {
+            "potential": sum(a["author_followers"] for a in authors),
+            "root_author_followers": first["author_followers"],
+            "reposts": 0,
+            "replies": 0,
+            "quotes": 0,
+            "depth": 0,
+            "potential_per_hour": None,
+        },
+        "forecast": None,
+        "participants": len(authors),
+        "complaining_responses": 0,
+        "reasons": [
+            f"{len(authors)} different customers complained about {brand} within {minutes} minutes "
+            f"({handles}) across {len(cascades)} conversation(s).",
+            "Several customers at once point to a product or service problem, not one unhappy customer.",
+        ],
+        "pile_on": {
+            "authors": len(authors),
+            "window_seconds": policy.pile_on_window_seconds,
+            "complaints": [
+                {
+                    "cascade": a["cascade_key"],
+                    "author_handle": a["author_handle"],
+                    "author_followers": a["author_followers"],
+                    "url": a.get("url"),
+                    "at": a["at"],
+                }
+                for a in sorted(authors, key=lambda x: x["ts"])[:PILE_ON_LISTED]
+            ],
+        },
+        "customer_history": None,
+        "model_version": None,
+        "first_event_at": first["at"],
+        "last_event_at": max(a["at"] for a in authors),
+    }
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

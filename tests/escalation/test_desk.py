@@ -1,0 +1,185 @@
+"""The escalation desk: customer history, pile-ons, lifecycle, feedback, reminders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.escalation import Policy
+from pipeline.escalation.desk import Desk
+from pipeline.escalation.feedback import InvalidFeedback, parse
+from pipeline.records import BrandSignal
+from tests.escalation.test_policy import state
+from tests.factories import assert_valid_escalation
+
+T0 = datetime(2026, 11, 22, 14, 0, tzinfo=UTC)
+POLICY = Policy(pile_on_authors=(3, 5, 8, 12), reminder_seconds=(0.0, 3600.0, 1800.0, 600.0))
+
+
+def desk() -> Desk:
+    return Desk({}, {}, {}, POLICY, "urn:test")
+
+
+def complaint(author: str, cascade: str, minutes: float = 0.0, brand: str = "Acme") -> BrandSignal:
+    at = (T0 + timedelta(minutes=minutes)).isoformat()
+    return BrandSignal(
+        "complaint",
+        brand,
+        at,
+        complaint={
+            "author_id": author,
+            "author_handle": author,
+            "author_followers": 100,
+            "cascade_key": f"twitter:{cascade}",
+            "post_key": f"twitter:{cascade}-{author}",
+            "url": f"https://t.example/{cascade}/{author}",
+            "text": f"{author}: my widget broke",
+            "at": at,
+            "addressed": True,
+            "probability": 0.9,
+            "root": True,
+        },
+    )
+
+
+def decision(severity: str = "info", cascade: str = "r", author: str = "alice", reach: int = 1_000) -> BrandSignal:
+    from pipeline.escalation import decide, event
+
+    s = state(reach=reach, handle=author)
+    s.key = f"twitter:{cascade}"
+    (d,) = decide(s, Policy())
+    draft = event(s, d, "open", now=T0, source="urn:test")
+    draft["data"]["severity"] = severity
+    return BrandSignal("decision", "Acme", T0.isoformat(), draft=draft, author_id=author)
+
+
+def feedback(key: str, action: str, by: str = "sam", note: str | None = None) -> BrandSignal:
+    fb = parse(orjson.dumps({"dedup_key": key, "action": action, "by": by, "note": note}))
+    return BrandSignal("feedback", fb.brand, T0.isoformat(), feedback=fb.to_dict())
+
+
+def actions(events: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    for e in events:
+        assert_valid_escalation(e)
+    return [(e["data"]["action"], e["data"]["severity"], e["data"]["status"]) for e in events]
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_open_then_upgrade_only_when_severity_rises() -> None:
+    d = desk()
+    assert actions(d.handle(decision("info"), 0, at(0)).events) == [("open", "info", "open")]
+    assert d.handle(decision("info"), 0, at(1)).events == []
+    assert actions(d.handle(decision("error"), 0, at(2)).events) == [("upgrade", "error", "open")]
+
+
+def test_repeat_complainer_raises_a_level_and_shows_history() -> None:
+    d = desk()
+    d.handle(complaint("alice", "old", minutes=-600), 0, at(-600))
+    d.handle(complaint("alice", "r"), 0, at(0))
+    (e,) = d.handle(decision("info", author="alice"), 0, at(0)).events
+    assert e["data"]["severity"] == "warning"
+    assert any("has complained about Acme before: 1 earlier conversation(s)" in r for r in e["data"]["reasons"])
+    h = e["data"]["customer_history"]
+    assert h["complaints"] == 2 and h["conversations"] == 2 and len(h["links"]) == 2
+    assert h["first_at"] == (T0 - timedelta(minutes=600)).isoformat()
+    # A first-time complainer is not raised.
+    d.handle(complaint("bob", "r2"), 0, at(1))
+    (e,) = d.handle(decision("info", cascade="r2", author="bob"), 0, at(1)).events
+    assert e["data"]["severity"] == "info" and e["data"]["customer_history"]["complaints"] == 1
+
+
+def test_pile_on_opens_and_upgrades_as_customers_join() -> None:
+    d = desk()
+    got: list[dict[str, Any]] = []
+    for i, author in enumerate(["a", "b", "c", "c", "d", "e"]):
+        got += d.handle(complaint(author, f"k{i}", minutes=i), 0, at(i)).events
+    assert actions(got) == [("open", "info", "open"), ("upgrade", "warning", "open")]
+    p = got[-1]["data"]
+    assert p["kind"] == "pile_on" and p["dedup_key"].startswith("Acme/pile-on/") and p["cascade"] is None
+    assert p["pile_on"]["authors"] == 5 and len(p["pile_on"]["complaints"]) == 5
+    assert p["reasons"][0].startswith("5 different customers complained about Acme within 30 minutes (@a, @b")
+    # Once the window has emptied, the next three start a new episode.
+    later = [d.handle(complaint(a, f"z{a}", minutes=120 + i), 0, at(120 + i)).events for i, a in enumerate("xyz")]
+    (new,) = later[2]
+    assert new["data"]["action"] == "open" and new["data"]["dedup_key"] != p["dedup_key"]
+
+
+def test_acknowledge_stops_reminders_and_is_published() -> None:
+    d = desk()
+    (opened,) = d.handle(decision("error"), 0, at(0)).events
+    key = opened["data"]["dedup_key"]
+    tick = BrandSignal("tick", "", at(0).isoformat())
+    assert d.handle(tick, 0, at(29)).events == []
+    assert actions(d.handle(tick, 0, at(31)).events) == [("reminder", "error", "open")]
+    assert d.handle(tick, 0, at(45)).events == [], "the next reminder is one SLA after the last"
+    assert d.handle(tick, 1, at(62)).events == [], "each partition reminds of its own escalations"
+    (ack,) = d.handle(feedback(key, "acknowledge", note="on it"), 0, at(63)).events
+    assert actions([ack]) == [("acknowledge", "error", "acknowledged")]
+    assert ack["data"]["feedback"] == {"action": "acknowledge", "by": "sam", "note": "on it", "at": None}
+    assert ack["data"]["reasons"][-1] == "sam marked it acknowledged: on it"
+    assert d.handle(feedback(key, "acknowledge"), 0, at(64)).events == [], "said twice: once"
+    assert d.handle(tick, 0, at(200)).events == []
+
+
+def test_resolved_reopens_only_when_it_grows_past_its_level() -> None:
+    d = desk()
+    (opened,) = d.handle(decision("warning"), 0, at(0)).events
+    key = opened["data"]["dedup_key"]
+    assert actions(d.handle(feedback(key, "resolve"), 0, at(5)).events) == [("resolve", "warning", "resolved")]
+    assert d.handle(decision("warning"), 0, at(6)).events == []
+    (again,) = d.handle(decision("error"), 0, at(7)).events
+    assert actions([again]) == [("reopen", "error", "open")]
+    assert again["data"]["reasons"][-1] == "It was resolved at warning and has grown since."
+
+
+def test_false_positive_silences_and_becomes_a_training_example() -> None:
+    d = desk()
+    (opened,) = d.handle(decision("warning"), 0, at(0)).events
+    key = opened["data"]["dedup_key"]
+    out = d.handle(feedback(key, "false_positive", note="sarcasm"), 0, at(1))
+    assert actions(out.events) == [("false_positive", "warning", "false_positive")]
+    (c,) = out.corrections
+    assert (c.text, c.label, c.dedup_key, c.reported_by, c.note) == ("text", 0, key, "sam", "sarcasm")
+    assert d.handle(decision("critical"), 0, at(2)).events == []
+    assert d.handle(feedback(key, "resolve"), 0, at(3)).events == []
+
+
+def test_feedback_for_an_unknown_escalation_is_rejected() -> None:
+    out = desk().handle(feedback("Acme/twitter:nope", "acknowledge"), 0, at(0))
+    assert out.events == [] and out.rejected and "does not know: 'Acme/twitter:nope'" in out.rejected
+
+
+def test_event_ids_are_stable_for_a_replay() -> None:
+    a, b = desk(), desk()
+    for d in (a, b):
+        d.handle(decision("error"), 0, at(0))
+    tick = BrandSignal("tick", "", at(0).isoformat())
+    assert a.handle(tick, 0, at(31)).events[0]["id"] == b.handle(tick, 0, at(31)).events[0]["id"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{nope", "not valid JSON"),
+        (b"[1]", "expected a JSON object"),
+        (b'{"dedup_key": "Acme/x", "action": "close", "by": "s"}', "action: 'close' is not one of"),
+        (b'{"dedup_key": "nobrand", "action": "resolve", "by": "s"}', "dedup_key: 'nobrand' does not match"),
+        (b'{"dedup_key": "Acme/x", "action": "resolve"}', "feedback: 'by' is a required property"),
+    ],
+)
+def test_bad_feedback_gets_a_clear_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidFeedback, match=reason.replace("[", r"\[")):
+        parse(raw)
+
+
+def test_the_schema_examples_are_valid_feedback() -> None:
+    from pipeline import schemas
+
+    for example in schemas.load("feedback.v1.json")["examples"]:
+        assert parse(orjson.dumps(example)).dedup_key == example["dedup_key"]
