@@ -83,8 +83,11 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
     topics = {
         "mentions": app.topic(s.topic_mentions, partitions=s.partitions, **raw),
         "dead_letter": app.topic(s.topic_dead_letter, partitions=s.partitions, **raw),
-        "classified": app.topic(s.topic_classified, partitions=s.partitions, internal=True, **raw),
-        "desk": app.topic(s.topic_desk, partitions=s.partitions, internal=True, **raw),
+        # One agent reads both stateful topics. Faust-streaming gives each group of
+        # topics its own transactions, and a table written from another group's events
+        # committed apart from them: with the desk on a topic of its own, a worker killed
+        # mid-stream lost the desk's state but not the escalations it had published.
+        "stateful": app.topic(s.topic_classified, s.topic_desk, partitions=s.partitions, internal=True, **raw),
         "escalations": app.topic(s.topic_escalations, partitions=s.partitions, **raw),
         "feedback": app.topic(s.topic_feedback, partitions=s.partitions, **raw),
         "corrections": app.topic(s.topic_corrections, partitions=s.partitions, **raw),
@@ -160,13 +163,16 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             await app.producer.buffer.flush()
             await app.consumer.commit()
 
-    @app.agent(topics["classified"], name="track")
+    @app.agent(topics["stateful"], name="track")
     async def track(source: StreamT[bytes]) -> None:
         stream = cast(Stream[bytes], source)
         manual = stream.noack()
         async for event in manual.events():
             async with commit_lock:
-                await track_one(event)
+                if event.message.topic == s.topic_desk:
+                    await desk_one(event)
+                else:
+                    await track_one(event)
                 # Table writes are buffered: push them into the open transaction first.
                 await app.producer.buffer.flush()
                 await manual.ack(event)
@@ -185,16 +191,6 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             return
         for sig in flow.track(cm, tracker, policy, now, source, forecaster, partition):
             await send_in_transaction_of(event, s.topic_desk, sig.brand.encode(), sig.to_json(), [])
-
-    @app.agent(topics["desk"], name="desk")
-    async def desk_agent(source: StreamT[bytes]) -> None:
-        stream = cast(Stream[bytes], source)
-        manual = stream.noack()
-        async for event in manual.events():
-            async with commit_lock:
-                await desk_one(event)
-                await app.producer.buffer.flush()
-                await manual.ack(event)
 
     async def desk_one(event: Any) -> None:
         signal = BrandSignal.from_json(event.value)
