@@ -22,7 +22,7 @@ import orjson
 from faust.streams import Stream
 from faust.types import StreamT
 
-from pipeline import flow, metrics
+from pipeline import faust_fixes, flow, metrics
 from pipeline.brands import Watchlist
 from pipeline.escalation import Policies, Policy, encode
 from pipeline.escalation.desk import Desk
@@ -53,6 +53,7 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 
 def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashpoint:
     s = settings
+    faust_fixes.apply()
     app = faust.App(
         s.app_id,
         broker=broker_urls(s.bootstrap_servers),
