@@ -179,6 +179,34 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    import orjson
+    from aiokafka import AIOKafkaProducer
+
+    from pipeline.escalation.feedback import parse
+
+    s = _settings(args)
+    action = {"ack": "acknowledge", "resolve": "resolve", "false-positive": "false_positive"}[args.feedback_command]
+    doc = {"dedup_key": args.dedup_key, "action": action, "by": args.by, "note": args.note}
+    doc["at"] = datetime.now(UTC).isoformat()
+    value = orjson.dumps(doc)
+    parse(value)  # the same contract the worker checks: a clear error here, not a dead letter there
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(s.topic_feedback, value, key=args.dedup_key.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    print(f"{action} {args.dedup_key} sent to {s.topic_feedback}")
+    return 0
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     from pipeline.kafka_admin import ensure_topics, topic_names, wait_for_broker
 
@@ -376,6 +404,19 @@ def parser() -> argparse.ArgumentParser:
     prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))
     prod.add_argument("file", type=Path)
     prod.set_defaults(func=cmd_produce)
+
+    fb = sub.add_parser("feedback", help="acknowledge, resolve or mark as false positive an escalation")
+    fbsub = fb.add_subparsers(dest="feedback_command", required=True)
+    for name, what in (
+        ("ack", "someone is on it: reminders stop"),
+        ("resolve", "handled: it re-opens if the cascade keeps growing"),
+        ("false-positive", "not a complaint: silenced for good, and a training example"),
+    ):
+        f = with_servers(fbsub.add_parser(name, help=what))
+        f.add_argument("dedup_key", help="the escalation's data.dedup_key, e.g. 'Acme/twitter:1862001'")
+        f.add_argument("--by", required=True, help="who says so")
+        f.add_argument("--note", help="shown in the event's reasons")
+        f.set_defaults(func=cmd_feedback)
 
     topics = with_servers(sub.add_parser("topics", help="create Flashpoint's topics where missing"))
     topics.set_defaults(func=cmd_topics)

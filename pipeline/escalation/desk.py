@@ -155,7 +155,9 @@ class Desk:
             data["reasons"].append(f"It was resolved at {state['severity']} and has grown since.")
         else:
             action = "upgrade"
-        return Outcome(events=[self._publish(key, data, action, partition, now)])
+        event = self._publish(key, data, action, partition, now)
+        self.lifecycle[key] = {**self.lifecycle[key], "author_id": signal.author_id}
+        return Outcome(events=[event])
 
     # -- feedback and reminders -------------------------------------------------------
 
@@ -175,6 +177,8 @@ class Desk:
             f"{fb.by} marked it {status.replace('_', ' ')}" + (f": {fb.note}" if fb.note else ".")
         ]
         out = Outcome(events=[self._emit(fb.dedup_key, data, fb.action, state, now)])
+        if fb.action == "false_positive" and state.get("author_id"):
+            self._forget(data["brand"], state["author_id"], data["cascade"])
         if fb.action == "false_positive" and data.get("kind", "cascade") == "cascade":
             root = data["root_post"]
             out.corrections.append(
@@ -194,6 +198,20 @@ class Desk:
             )
         self.lifecycle[fb.dedup_key] = state
         return out
+
+    def _forget(self, brand: str, author_id: str, cascade: str | None) -> None:
+        """A false positive is not a complaint: it leaves the author's history."""
+        key = f"{brand}|{author_id}"
+        h = self.history.get(key)
+        if not h or cascade not in h["cascades"]:
+            return
+        h = copy.deepcopy(h)
+        h["cascades"] = [c for c in h["cascades"] if c != cascade]
+        h["count"] -= 1
+        if h["count"] <= 0 or not h["cascades"]:
+            del self.history[key]
+        else:
+            self.history[key] = h
 
     def _tick(self, partition: int, now: datetime) -> Outcome:
         out = Outcome()

@@ -150,6 +150,17 @@ def test_false_positive_silences_and_becomes_a_training_example() -> None:
     assert d.handle(feedback(key, "resolve"), 0, at(3)).events == []
 
 
+def test_a_false_positive_leaves_the_customers_history() -> None:
+    d = desk()
+    d.handle(complaint("alice", "r"), 0, at(0))
+    (opened,) = d.handle(decision("info", author="alice"), 0, at(0)).events
+    d.handle(feedback(opened["data"]["dedup_key"], "false_positive"), 0, at(1))
+    assert "Acme|alice" not in d.history
+    d.handle(complaint("alice", "r9", minutes=5), 0, at(5))
+    (e,) = d.handle(decision("info", cascade="r9", author="alice"), 0, at(5)).events
+    assert e["data"]["severity"] == "info", "an earlier false positive does not make a repeat complainer"
+
+
 def test_feedback_for_an_unknown_escalation_is_rejected() -> None:
     out = desk().handle(feedback("Acme/twitter:nope", "acknowledge"), 0, at(0))
     assert out.events == [] and out.rejected and "does not know: 'Acme/twitter:nope'" in out.rejected
