@@ -97,7 +97,8 @@ def test_feedback_reminders_corrections_and_pile_ons(settings: Settings, tmp_pat
 
         # Feedback nobody can act on: dead-lettered with the reason, the worker goes on.
         asyncio.run(ensure_topics(s, [s.topic_feedback]))
-        asyncio.run(produce(s.bootstrap_servers, s.topic_feedback, [b'{"dedup_key": "Acme/x", "action": "close", "by": "bot"}']))
+        bad = b'{"dedup_key": "Acme/x", "action": "close", "by": "bot"}'
+        asyncio.run(produce(s.bootstrap_servers, s.topic_feedback, [bad]))
         (dead,) = asyncio.run(collect(s.bootstrap_servers, s.topic_dead_letter, until=1, timeout=60))
         assert "action: 'close' is not one of" in DeadLetter.from_headers(dead[2]).reason
 
