@@ -20,10 +20,7 @@ def format_escalation(event: dict[str, Any]) -> str:
     d = event["data"]
     root = d["root_post"]
     reach = d["reach"]
-    head = (
-        f"[{_MARK.get(d['severity'], d['severity']).ljust(8)}] {d['action'].upper():7} "
-        f"{d['brand']}: @{root['author_handle']} ({root['author_followers']:,} followers)"
-    )
+    head = f"[{_MARK.get(d['severity'], d['severity']).ljust(8)}] {d['action'].upper():7} " + _who(d)
     text = textwrap.shorten(root["text"] or "(no text)", 110, placeholder="...")
     figures = (
         f"reach {reach['potential']:,} | {d['participants']:,} participants | "
@@ -63,7 +60,6 @@ def format_line(event: dict[str, Any], colour: bool = False) -> str:
     now and forecast, complaint, and why (every reason after the first, which only
     says it is a complaint)."""
     d = event["data"]
-    root = d["root_post"]
     severity = d["severity"]
     mark = f"{severity.upper():8}"
     if colour:
@@ -77,8 +73,18 @@ def format_line(event: dict[str, Any], colour: bool = False) -> str:
     complaint = f"complaint {d['complaint_probability']:.0%}" + (f" {sev['label']}" if sev else "")
     why = " ".join(d["reasons"][1:]) or d["reasons"][0]
     when = str(event.get("time", ""))[11:19]
-    who = f"@{root['author_handle']} ({_short(root['author_followers'])})"
-    return f"{when} {mark} {d['action']:7} {d['brand']}  {who}  {reach}  {complaint}  | {why}"
+    who = _who(d, short=True)
+    return f"{when} {mark} {d['action']:7} {who}  {reach}  {complaint}  | {why}"
+
+
+def _who(d: dict[str, Any], short: bool = False) -> str:
+    """Brand and author, or brand and the customers of a pile-on."""
+    if d.get("kind") == "pile_on":
+        p = d["pile_on"]
+        return f"{d['brand']} pile-on: {p['authors']} customers within {int(p['window_seconds'] // 60)} minutes"
+    root = d["root_post"]
+    n = root["author_followers"]
+    return f"{d['brand']}: @{root['author_handle']} ({_short(n) if short else f'{n:,} followers'})"
 
 
 def _short(n: float) -> str:

@@ -34,7 +34,7 @@ def sample(severity: str = "warning", brand: str = "Acme", forecast: bool = True
 
 def test_tail_line_has_who_reach_forecast_and_why() -> None:
     line = format_line(sample())
-    assert "\n" not in line and "WARNING  open    Acme  @user" in line
+    assert "\n" not in line and "WARNING  open    Acme: @user" in line
     assert re.search(r"reach 12\.3k -> [\d.]+k \([\d.]+k-[\d.]+k\)", line), line
     assert "| Potential reach 12,300 people" in line and "Forecast: potential reach about" in line
     assert "-> " not in format_line(sample(forecast=False))
@@ -48,3 +48,14 @@ def test_tail_filters_by_brand_and_severity() -> None:
     assert passes(sample(brand="Northwind Air"), {"northwind air"}, "info")
     assert not passes(sample(brand="Acme"), {"northwind air"}, "info")
     assert not passes({"data": {"severity": "bogus"}}, set(), "info")
+
+
+def test_pile_ons_read_as_the_brand_and_its_customers() -> None:
+    from tests.escalation.test_desk import complaint, desk
+    from tests.escalation.test_desk import at as minute
+
+    d = desk()
+    events = [e for i, a in enumerate("abc") for e in d.handle(complaint(a, f"k{i}", minutes=i), 0, minute(i)).events]
+    (pile,) = events
+    assert "OPEN    Acme pile-on: 3 customers within 30 minutes" in format_escalation(pile)
+    assert "open    Acme pile-on: 3 customers within 30 minutes  reach 300" in format_line(pile)

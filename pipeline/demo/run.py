@@ -40,6 +40,9 @@ def demo_settings(base: Settings, bootstrap: str, embedded: bool) -> Settings:
         topic_dead_letter=f"{prefix}.mentions.dead-letter",
         topic_classified=f"{prefix}.mentions.classified",
         topic_escalations=f"{prefix}.escalations",
+        topic_desk=f"{prefix}.escalations.desk",
+        topic_feedback=f"{prefix}.escalations.feedback",
+        topic_corrections=f"{prefix}.mentions.corrections",
         partitions=2,
         # tansu has no transactions and no idempotent producers.
         processing_guarantee="at_least_once" if embedded else base.processing_guarantee,

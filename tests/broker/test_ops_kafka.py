@@ -68,7 +68,7 @@ def test_tail_prints_one_line_per_matching_event(settings: Settings) -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 2, done.stdout
     assert [line.split()[1] for line in lines] == ["CRITICAL", "WARNING"]
-    assert all(" Acme  @user" in line and "| " in line for line in lines)
+    assert all(" Acme: @user" in line and "| " in line for line in lines)
     assert "skipped an unreadable event" in done.stderr
 
 
