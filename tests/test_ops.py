@@ -51,8 +51,8 @@ def test_tail_filters_by_brand_and_severity() -> None:
 
 
 def test_pile_ons_read_as_the_brand_and_its_customers() -> None:
-    from tests.escalation.test_desk import complaint, desk
     from tests.escalation.test_desk import at as minute
+    from tests.escalation.test_desk import complaint, desk
 
     d = desk()
     events = [e for i, a in enumerate("abc") for e in d.handle(complaint(a, f"k{i}", minutes=i), 0, minute(i)).events]
