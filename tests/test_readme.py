@@ -46,6 +46,7 @@ def test_policy_example_is_a_valid_watchlist() -> None:
     w = Watchlist.from_dict(tomllib.loads(example))
     policy = Policies.build(Policy(), w.policy_tables()).of("Acme")
     assert policy.reach_thresholds == (5000, 50000, 500000, 2000000) and "jane_press" in policy.vip_handles
+    assert policy.reminder_seconds == (0.0, 14_400.0, 3_600.0, 900.0) and policy.pile_on_window_seconds == 1_800.0
 
 
 def test_escalation_example_meets_its_schema() -> None:
