@@ -165,6 +165,9 @@ def test_other_brands_keep_the_default_policy() -> None:
         ({"vip": "jane"}, "policy vip: expected a list of handles"),
         ({"pile_on_replies": -1}, "expected a whole number >= 0"),
         ({"colour": "red"}, "unknown policy key 'colour'"),
+        ({"reminder_minutes": [1, 2]}, "policy reminder_minutes: expected four numbers of minutes"),
+        ({"pile_on_window_minutes": 0}, "policy pile_on_window_minutes: expected a number of minutes > 0"),
+        ({"pile_on_authors": [3, 2, 12, 25]}, "policy pile_on_authors: thresholds must rise"),
     ],
 )
 def test_bad_policy_tables_are_clear_errors(table: dict[str, Any], message: str) -> None:
