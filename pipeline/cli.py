@@ -230,8 +230,18 @@ def _finetune_config(args: argparse.Namespace) -> FinetuneConfig:
 
 
 def cmd_model_train(args: argparse.Namespace) -> int:
-    s = Settings.from_env()
+    s = _settings(args)
     out = args.out or s.model_dir
+    if args.corrections:
+        import tempfile
+
+        from pipeline.classification import corrections
+
+        found = asyncio.run(corrections.read_topic(s.bootstrap_servers, s.topic_corrections))
+        merged = Path(tempfile.mkdtemp(prefix="flashpoint-train-")) / args.data.name
+        added = corrections.merge(args.data, found, merged)
+        print(f"{added} corrected post(s) from {s.topic_corrections} added as 'not a complaint'", file=sys.stderr)
+        args.data = merged
     if args.method == "frozen":
         from pipeline.classification.training import train
 
@@ -440,6 +450,12 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path)
     tr.add_argument("--folds", type=int, default=10)
     tr.add_argument("--keep-folds", type=Path, help="save each fold's fine-tuned model here (to score variants later)")
+    tr.add_argument(
+        "--corrections",
+        action="store_true",
+        help="add the posts ops marked false positive (the corrections topic) as 'not a complaint'",
+    )
+    tr.add_argument("--bootstrap-servers", help="Kafka for --corrections (overrides FLASHPOINT_BOOTSTRAP_SERVERS)")
     tr.set_defaults(func=cmd_model_train)
     ev = with_method(msub.add_parser("evaluate", help="accuracy, macro-F1, per-class P/R/F1 and ECE as JSON"))
     ev.add_argument("--data", type=Path, required=True)

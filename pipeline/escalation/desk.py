@@ -85,8 +85,9 @@ class Desk:
         h["last_at"] = max(h["last_at"], c["at"])
         link = c.get("url") or c["post_key"]
         h["links"] = (h["links"] + [link])[-HISTORY_LINKS:]
-        if c["cascade_key"] not in h["cascades"]:
-            h["cascades"] = (h["cascades"] + [c["cascade_key"]])[-HISTORY_CASCADES:]
+        # Each conversation with the time of the author's first complaint in it.
+        if c["cascade_key"] not in {k for k, _ in h["cascades"]}:
+            h["cascades"] = (h["cascades"] + [[c["cascade_key"], c["at"]]])[-HISTORY_CASCADES:]
         self.history[key] = h
         return self._pile_on(signal, partition, now)
 
@@ -134,7 +135,10 @@ class Desk:
         level = LEVELS.index(data["severity"])
         h = self.history.get(f"{signal.brand}|{signal.author_id}")
         data["customer_history"] = _history_view(h)
-        earlier = [k for k in (h or {}).get("cascades", []) if k != data["cascade"]]
+        # Only conversations that began before this one: the desk may hear of a later
+        # complaint first, when it comes through another partition.
+        when = data["root_post"]["created_at"]
+        earlier = [k for k, at in (h or {}).get("cascades", []) if k != data["cascade"] and at < when]
         if policy.repeat_complainer_cascades and len(earlier) >= policy.repeat_complainer_cascades and level < 3:
             level += 1
             data["reasons"].append(
@@ -203,10 +207,10 @@ class Desk:
         """A false positive is not a complaint: it leaves the author's history."""
         key = f"{brand}|{author_id}"
         h = self.history.get(key)
-        if not h or cascade not in h["cascades"]:
+        if not h or cascade not in {k for k, _ in h["cascades"]}:
             return
         h = copy.deepcopy(h)
-        h["cascades"] = [c for c in h["cascades"] if c != cascade]
+        h["cascades"] = [[k, at] for k, at in h["cascades"] if k != cascade]
         h["count"] -= 1
         if h["count"] <= 0 or not h["cascades"]:
             del self.history[key]

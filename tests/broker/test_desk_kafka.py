@@ -4,6 +4,7 @@ pile-ons and customer history, through the real worker."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -121,3 +122,48 @@ def test_feedback_reminders_corrections_and_pile_ons(settings: Settings, tmp_pat
             assert_valid_escalation(e)
     finally:
         worker.stop()
+
+
+def test_model_train_reads_the_corrections_topic(settings: Settings, tmp_path: Path) -> None:
+    from pipeline.records import Correction
+    from tests.factories import complaints_csv_text
+
+    s = settings
+    asyncio.run(ensure_topics(s, [s.topic_corrections]))
+    found = [
+        Correction(
+            "so broken it's art, love it", 0, "twitter", "1", "Acme", "Acme/twitter:1", 0.9, "m", "care", None, "t"
+        ),
+        Correction(
+            "my widget is broken (joke)", 0, "twitter", "2", "Acme", "Acme/twitter:2", 0.8, "m", "care", None, "t"
+        ),
+    ]
+    asyncio.run(produce(s.bootstrap_servers, s.topic_corrections, [c.to_json() for c in found]))
+    data = tmp_path / "train.csv"
+    data.write_text(complaints_csv_text(24))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "model",
+            "train",
+            "--method",
+            "frozen",
+            "--folds",
+            "2",
+            "--data",
+            str(data),
+            "--corrections",
+            "--out",
+            str(tmp_path / "model"),
+        ],
+        env=cli_env(s),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"2 corrected post(s) from {s.topic_corrections} added as 'not a complaint'" in done.stderr
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["rows"] == 24 + 2, "the two corrections were trained on"

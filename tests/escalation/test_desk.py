@@ -94,6 +94,16 @@ def test_repeat_complainer_raises_a_level_and_shows_history() -> None:
     assert e["data"]["severity"] == "info" and e["data"]["customer_history"]["complaints"] == 1
 
 
+def test_only_earlier_conversations_make_a_repeat_complainer() -> None:
+    # The desk hears of Bob's second complaint (later, another partition) before it
+    # decides on his first: the first is not raised by the second.
+    d = desk()
+    d.handle(complaint("bob", "later", minutes=30), 0, at(30))
+    d.handle(complaint("bob", "r"), 0, at(31))
+    (e,) = d.handle(decision("info", author="bob"), 0, at(31)).events
+    assert e["data"]["severity"] == "info" and e["data"]["customer_history"]["conversations"] == 2
+
+
 def test_pile_on_opens_and_upgrades_as_customers_join() -> None:
     d = desk()
     got: list[dict[str, Any]] = []
