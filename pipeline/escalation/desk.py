@@ -89,7 +89,36 @@ class Desk:
         if c["cascade_key"] not in {k for k, _ in h["cascades"]}:
             h["cascades"] = (h["cascades"] + [[c["cascade_key"], c["at"]]])[-HISTORY_CASCADES:]
         self.history[key] = h
-        return self._pile_on(signal, partition, now)
+        out = Outcome(events=self._late_history(signal.brand, c, h, partition, now))
+        out.events += self._pile_on(signal, partition, now).events
+        return out
+
+    def _late_history(
+        self, brand: str, c: dict[str, Any], h: dict[str, Any], partition: int, now: datetime
+    ) -> list[dict[str, Any]]:
+        """A complaint can reach the desk after a later one from the same author (it
+        came through another partition): raise the later conversations it makes
+        repeat complaints, as their decision would have."""
+        need = self.policy(brand).repeat_complainer_cascades
+        events = []
+        for cascade, began in h["cascades"]:
+            if cascade == c["cascade_key"] or began <= c["at"] or not need:
+                continue
+            key = f"{brand}/{cascade}"
+            state = self.lifecycle.get(key)
+            if not state or state.get("history_raised") or state["status"] in ("resolved", "false_positive"):
+                continue
+            earlier = [k for k, at in h["cascades"] if k != cascade and at < began]
+            level = LEVELS.index(state["severity"])
+            if len(earlier) < need or level >= 3:
+                continue
+            data = copy.deepcopy(state["data"])
+            data["severity"] = LEVELS[level + 1]
+            data["customer_history"] = _history_view(h)
+            data["reasons"] = [*data["reasons"], _repeat_reason(data, brand, len(earlier), h)]
+            events.append(self._publish(key, data, "upgrade", partition, now))
+            self.lifecycle[key] = {**self.lifecycle[key], "history_raised": True}
+        return events
 
     def _pile_on(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
         c = signal.complaint
@@ -139,13 +168,10 @@ class Desk:
         # complaint first, when it comes through another partition.
         when = data["root_post"]["created_at"]
         earlier = [k for k, at in (h or {}).get("cascades", []) if k != data["cascade"] and at < when]
-        if policy.repeat_complainer_cascades and len(earlier) >= policy.repeat_complainer_cascades and level < 3:
+        raised = bool(policy.repeat_complainer_cascades and len(earlier) >= policy.repeat_complainer_cascades)
+        if raised and level < 3:
             level += 1
-            data["reasons"].append(
-                f"@{data['root_post']['author_handle']} has complained about {signal.brand} before: "
-                f"{len(earlier)} earlier conversation(s), {h['count'] - 1 if h else 0} earlier post(s), "
-                f"first {h['first_at'] if h else '?'}."
-            )
+            data["reasons"].append(_repeat_reason(data, signal.brand, len(earlier), h))
         data["severity"] = LEVELS[level]
         state = self.lifecycle.get(key)
         if state is None:
@@ -160,7 +186,11 @@ class Desk:
         else:
             action = "upgrade"
         event = self._publish(key, data, action, partition, now)
-        self.lifecycle[key] = {**self.lifecycle[key], "author_id": signal.author_id}
+        self.lifecycle[key] = {
+            **self.lifecycle[key],
+            "author_id": signal.author_id,
+            "history_raised": raised or bool((state or {}).get("history_raised")),
+        }
         return Outcome(events=[event])
 
     # -- feedback and reminders -------------------------------------------------------
@@ -276,6 +306,14 @@ class Desk:
             "datacontenttype": "application/json",
             "data": data,
         }
+
+
+def _repeat_reason(data: dict[str, Any], brand: str, earlier: int, h: dict[str, Any] | None) -> str:
+    return (
+        f"@{data['root_post']['author_handle']} has complained about {brand} before: "
+        f"{earlier} earlier conversation(s), {h['count'] - 1 if h else 0} earlier post(s), "
+        f"first {h['first_at'] if h else '?'}."
+    )
 
 
 def _history_view(h: dict[str, Any] | None) -> dict[str, Any] | None:

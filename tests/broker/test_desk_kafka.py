@@ -107,17 +107,22 @@ def test_feedback_reminders_corrections_and_pile_ons(settings: Settings, tmp_pat
         # of three; Bob's second complaint comes from a repeat complainer.
         more = [complaint("r2", "bob", 60), complaint("r3", "carol", 120), complaint("r4", "bob", 180)]
         asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, more))
-        events = events_until(
-            s, worker, lambda ev: any(e["data"]["kind"] == "pile_on" for e in ev) and actions(ev, "Acme/twitter:r4")
-        )
+
+        def r4_warning(ev: list[dict[str, Any]]) -> bool:
+            return any(e["data"]["dedup_key"] == "Acme/twitter:r4" and e["data"]["severity"] == "warning" for e in ev)
+
+        events = events_until(s, worker, lambda ev: any(e["data"]["kind"] == "pile_on" for e in ev) and r4_warning(ev))
         (pile,) = [e for e in events if e["data"]["kind"] == "pile_on"]
         assert pile["data"]["action"] == "open" and pile["data"]["pile_on"]["authors"] == 3
         assert {x["author_handle"] for x in pile["data"]["pile_on"]["complaints"]} == {"alice", "bob", "carol"}
         r2 = next(e for e in events if e["data"]["dedup_key"] == "Acme/twitter:r2")
         assert r2["data"]["severity"] == "info" and r2["data"]["customer_history"]["conversations"] == 1
-        r4 = next(e for e in events if e["data"]["dedup_key"] == "Acme/twitter:r4")
-        assert r4["data"]["severity"] == "warning", "a repeat complainer raises info to warning"
-        assert r4["data"]["customer_history"]["conversations"] == 2
+        # A repeat complainer raises info to warning, on its decision or, when Bob's
+        # first complaint reaches the desk after his second (another partition), as
+        # an upgrade then.
+        r4 = [e for e in events if e["data"]["dedup_key"] == "Acme/twitter:r4"]
+        assert [e["data"]["severity"] for e in r4][-1] == "warning" and len(r4) <= 2
+        assert r4[-1]["data"]["customer_history"]["conversations"] == 2
         for e in events:
             assert_valid_escalation(e)
     finally:

@@ -204,3 +204,18 @@ def test_the_schema_examples_are_valid_feedback() -> None:
 
     for example in schemas.load("feedback.v1.json")["examples"]:
         assert parse(orjson.dumps(example)).dedup_key == example["dedup_key"]
+
+
+def test_an_earlier_complaint_arriving_late_raises_the_later_conversation() -> None:
+    d = desk()
+    d.handle(complaint("bob", "r4", minutes=30), 0, at(30))
+    (first,) = d.handle(decision("info", cascade="r4", author="bob"), 0, at(30)).events
+    assert first["data"]["severity"] == "info"
+    # Bob's first complaint, 30 minutes older, reaches the desk only now.
+    out = d.handle(complaint("bob", "r2", minutes=0), 0, at(31))
+    (up,) = [e for e in out.events if e["data"]["dedup_key"] == "Acme/twitter:r4"]
+    assert actions([up]) == [("upgrade", "warning", "open")]
+    assert "has complained about Acme before: 1 earlier conversation(s)" in up["data"]["reasons"][-1]
+    # Raised once: neither another old complaint nor a new decision raises it again.
+    assert not [e for e in d.handle(complaint("bob", "r1", minutes=-10), 0, at(32)).events if "r4" in e["subject"]]
+    assert d.handle(decision("info", cascade="r4", author="bob"), 0, at(33)).events == []
