@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything Flashpoint needs on a fresh Debian machine, idempotent:
 #   Debian packages (docker-compose for validating the compose file; Java 17 and Maven
-#   for the Kafka broker when missing), the virtual environment .venv with Flashpoint and
+#   for the Kafka broker; Chromium and its driver for the board's browser test), when missing; the virtual environment .venv with Flashpoint and
 #   its dev tools, and the Apache Kafka jars from Maven Central.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -10,6 +10,9 @@ need_apt=()
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
+# Headless Chromium for the board's end-to-end test.
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if ((${#need_apt[@]})); then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

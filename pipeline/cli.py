@@ -179,6 +179,25 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_board(args: argparse.Namespace) -> int:
+    import signal
+
+    from pipeline import board
+
+    s = _settings(args)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"board on http://{args.host}:{args.port}/ (escalations from {s.topic_escalations})", flush=True)
+        await board.serve(s.bootstrap_servers, s.topic_escalations, args.host, args.port, stop)
+
+    asyncio.run(go())
+    return 0
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
@@ -414,6 +433,11 @@ def parser() -> argparse.ArgumentParser:
     prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))
     prod.add_argument("file", type=Path)
     prod.set_defaults(func=cmd_produce)
+
+    brd = with_servers(sub.add_parser("board", help="a read-only web page of the open escalations, live"))
+    brd.add_argument("--host", default="127.0.0.1")
+    brd.add_argument("--port", type=int, default=8088)
+    brd.set_defaults(func=cmd_board)
 
     fb = sub.add_parser("feedback", help="acknowledge, resolve or mark as false positive an escalation")
     fbsub = fb.add_subparsers(dest="feedback_command", required=True)

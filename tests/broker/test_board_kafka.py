@@ -1,0 +1,95 @@
+"""The board end to end: a real Kafka, `flashpoint board`, and headless Chromium
+(Debian's chromium and chromium-driver, driven by selenium)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pipeline.kafka_admin import ensure_topics
+from pipeline.settings import Settings
+from tests.broker.conftest import free_port
+from tests.broker.test_ops_kafka import cli_env, produce_keyed
+from tests.conftest import need
+from tests.test_ops import sample
+
+pytestmark = pytest.mark.broker
+
+EVIL = "<img src=x onerror=\"document.title='pwned'\"> my widget is broken"
+
+
+def browser() -> object:
+    need(bool(shutil.which("chromium") and shutil.which("chromedriver")), "chromium and chromedriver not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,700"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver") or ""), options=options)
+
+
+def test_an_escalation_appears_live_and_escaped(settings: Settings, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    s = settings
+    asyncio.run(ensure_topics(s, [s.topic_escalations]))
+    port = free_port()
+    board = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "board", "--port", str(port)],
+        env=cli_env(s),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    driver: object = None
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and board.poll() is None, "the board did not start"
+                time.sleep(0.3)
+        driver = browser()
+        driver.get(url)  # type: ignore[attr-defined]
+        assert "No open escalations." in driver.find_element(By.ID, "rows").text  # type: ignore[attr-defined]
+
+        ev = sample("critical")
+        ev["data"]["root_post"]["text"] = EVIL
+        resolved = sample("warning", brand="Northwind Air")
+        resolved["data"].update(dedup_key="Northwind Air/twitter:9", status="resolved")
+        asyncio.run(produce_keyed(s.bootstrap_servers, s.topic_escalations, [orjson.dumps(ev), orjson.dumps(resolved)]))
+
+        deadline = time.monotonic() + 30
+        rows: list[object] = []
+        while time.monotonic() < deadline and not rows:
+            rows = driver.find_elements(By.CSS_SELECTOR, "#rows tr[data-key]")  # type: ignore[attr-defined]
+            time.sleep(0.5)
+        assert len(rows) == 1, "the open escalation appears without a reload; the resolved one does not"
+        cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]  # type: ignore[attr-defined]
+        assert cells[:3] == ["critical", "open", "Acme"] and cells[3].startswith("@user")
+        assert cells[8] == EVIL, "post text shows as text"
+        assert driver.title == "Flashpoint: open escalations", "no script from a post ran"  # type: ignore[attr-defined]
+        assert not driver.find_elements(By.CSS_SELECTOR, "#rows img")  # type: ignore[attr-defined]
+        shot = Path(os.environ.get("FLASHPOINT_BOARD_SCREENSHOT", tmp_path / "board.png"))
+        driver.save_screenshot(str(shot))  # type: ignore[attr-defined]
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    finally:
+        if driver is not None:
+            driver.quit()  # type: ignore[attr-defined]
+        board.terminate()
+        out, _ = board.communicate(timeout=30)
+        assert board.returncode == 0, out
