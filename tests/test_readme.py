@@ -54,3 +54,13 @@ def test_escalation_example_meets_its_schema() -> None:
 
     start = README.index("```json", README.index("## Output: escalations")) + len("```json")
     assert_valid_escalation(json.loads(README[start : README.index("```", start)]))
+
+
+def test_schema_examples_are_valid() -> None:
+    from pipeline import schemas
+    from tests.factories import assert_valid_escalation
+
+    examples = schemas.load("escalation.v1.json")["examples"]
+    assert examples
+    for example in examples:
+        assert_valid_escalation(example)
