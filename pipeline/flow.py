@@ -125,7 +125,7 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
     if p is None:
         return []
     if m.is_root:
-        brands = [b for b in cm.brands if p >= _policy_of(policy, b.brand).min_complaint_probability]
+        brands = [b for b in cm.brands if p >= policy.of(b.brand).min_complaint_probability]
     elif p >= RESPONSE_COMPLAINT_PROBABILITY:
         named = {b.brand: b for b in state.brands}
         named.update({b.brand: b for b in cm.brands})
@@ -153,10 +153,6 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
         )
         for b in brands
     ]
-
-
-def _policy_of(policy: Policies | Policy, brand: str) -> Policy:
-    return policy.of(brand) if isinstance(policy, Policies) else policy
 
 
 def desk(signal: BrandSignal, the_desk: Desk, partition: int, now: datetime) -> Outcome:

@@ -22,13 +22,12 @@ Kafka here.
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pipeline.escalation.events import EVENT_TYPE, SCHEMA_VERSION
+from pipeline.escalation.events import SCHEMA_VERSION, envelope
 from pipeline.escalation.policy import LEVELS, Policies, Policy
 from pipeline.records import BrandSignal, Correction, Feedback
 
@@ -61,7 +60,7 @@ class Desk:
         self.source = source
 
     def policy(self, brand: str) -> Policy:
-        return self.policies.of(brand) if isinstance(self.policies, Policies) else self.policies
+        return self.policies.of(brand)
 
     def handle(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
         if signal.kind == "complaint":
@@ -108,7 +107,7 @@ class Desk:
             state = self.lifecycle.get(key)
             if not state or state.get("history_raised") or state["status"] in ("resolved", "false_positive"):
                 continue
-            earlier = [k for k, at in h["cascades"] if k != cascade and at < began]
+            earlier = _earlier(h, cascade, began)
             level = LEVELS.index(state["severity"])
             if len(earlier) < need or level >= 3:
                 continue
@@ -164,10 +163,7 @@ class Desk:
         level = LEVELS.index(data["severity"])
         h = self.history.get(f"{signal.brand}|{signal.author_id}")
         data["customer_history"] = _history_view(h)
-        # Only conversations that began before this one: the desk may hear of a later
-        # complaint first, when it comes through another partition.
-        when = data["root_post"]["created_at"]
-        earlier = [k for k, at in (h or {}).get("cascades", []) if k != data["cascade"] and at < when]
+        earlier = _earlier(h, data["cascade"], data["root_post"]["created_at"])
         raised = bool(policy.repeat_complainer_cascades and len(earlier) >= policy.repeat_complainer_cascades)
         if raised and level < 3:
             level += 1
@@ -296,16 +292,14 @@ class Desk:
         # open/upgrade ids depend on the severity only, as before the desk existed; the
         # other actions are numbered, so a replay after a crash yields the same ids.
         ident = f"{key}:{data['severity']}" if action in ("open", "upgrade") else f"{key}:{action}:{state['sent']}"
-        return {
-            "specversion": "1.0",
-            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"flashpoint:{ident}")),
-            "source": self.source,
-            "type": EVENT_TYPE,
-            "subject": key,
-            "time": now.isoformat(),
-            "datacontenttype": "application/json",
-            "data": data,
-        }
+        return envelope(key, ident, data, source=self.source, now=now)
+
+
+def _earlier(h: dict[str, Any] | None, cascade: str, began: str) -> list[str]:
+    """The author's other conversations that began before ``began``. Only those make
+    a repeat complaint: the desk may hear of a later one first, when it comes through
+    another partition."""
+    return [k for k, at in (h or {}).get("cascades", []) if k != cascade and at < began]
 
 
 def _repeat_reason(data: dict[str, Any], brand: str, earlier: int, h: dict[str, Any] | None) -> str:

@@ -80,9 +80,15 @@ def event(
         "last_event_at": state.last_event_at,
         "escalated_at": now.isoformat(),
     }
+    return envelope(key, f"{key}:{decision.severity}", data, source=source, now=now)
+
+
+def envelope(key: str, ident: str, data: dict[str, Any], *, source: str, now: datetime) -> dict[str, Any]:
+    """The CloudEvent around ``data``; its id is derived from ``ident``, so the same
+    transition always gets the same id."""
     return {
         "specversion": "1.0",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"flashpoint:{key}:{decision.severity}")),
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"flashpoint:{ident}")),
         "source": source,
         "type": EVENT_TYPE,
         "subject": key,

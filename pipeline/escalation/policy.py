@@ -78,6 +78,11 @@ class Policy:
                 raise ValueError(f"{where}: policy {key}: {exc}") from None
         return dataclasses.replace(self, **changes)
 
+    def of(self, brand: str) -> Policy:
+        """The same policy for every brand: a :class:`Policy` serves wherever
+        :class:`Policies` does."""
+        return self
+
     @property
     def forecast_levels(self) -> tuple[int, int, int, int]:
         return self.forecast_thresholds or self.reach_thresholds
@@ -190,7 +195,7 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
         return []
     decisions = []
     for match in state.brands:
-        policy = policies.of(match.brand) if isinstance(policies, Policies) else policies
+        policy = policies.of(match.brand)
         if p < policy.min_complaint_probability or (state.complaint_severity or 1) < policy.min_severity:
             continue
         vip = root.author_handle.lower() in policy.vip_handles
@@ -265,10 +270,7 @@ def worth_deciding(state: CascadeState, policies: Policies | Policy) -> bool:
     p = state.complaint_probability
     if state.root is None or p is None:
         return False
-    return any(
-        p >= (policies.of(b.brand) if isinstance(policies, Policies) else policies).min_complaint_probability
-        for b in state.brands
-    )
+    return any(p >= policies.of(b.brand).min_complaint_probability for b in state.brands)
 
 
 def _passed(value: int, thresholds: tuple[int, int, int, int], factor: float) -> int:
