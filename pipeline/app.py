@@ -104,15 +104,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
     # A bad [brand.policy] table stops the worker here, before it consumes anything.
     policy = Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
     forecaster = Forecaster.load(s.reach_model)
+    source = f"urn:flashpoint:{s.app_id}"
     desk = Desk(
         lifecycle=app.Table("lifecycle", default=None, help="dedup key -> escalation status", **table_kw),
         history=app.Table("history", default=None, help="brand|author -> past complaints", **table_kw),
         pile_ons=app.Table("pile_ons", default=None, help="brand -> complaints in the window", **table_kw),
         policies=policy,
-        source=f"urn:flashpoint:{s.app_id}",
+        source=source,
     )
     last_sweep: dict[int, float] = {}
-    source = f"urn:flashpoint:{s.app_id}"
     # One thread: batches queue behind each other instead of sharing two cores badly,
     # and the event loop stays free for heartbeats and fetches.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")

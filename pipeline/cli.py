@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -130,8 +131,6 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    import signal
-
     from pipeline import relay
     from pipeline.kafka_admin import ensure_topics
 
@@ -142,13 +141,23 @@ def cmd_relay(args: argparse.Namespace) -> int:
     target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours)
     group = args.group_id or f"{s.app_id}-relay-{args.to}"
 
+    async def go(stop: asyncio.Event) -> None:
+        await ensure_topics(s, [s.topic_escalations, s.topic_relay_dead_letter])
+        await relay.run(s.bootstrap_servers, s.topic_escalations, s.topic_relay_dead_letter, group, target, stop)
+
+    return _until_signal(go)
+
+
+def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
+    """Run ``main(stop)``; SIGINT or SIGTERM sets ``stop``, for a clean exit 0."""
+    import signal
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await ensure_topics(s, [s.topic_escalations, s.topic_relay_dead_letter])
-        await relay.run(s.bootstrap_servers, s.topic_escalations, s.topic_relay_dead_letter, group, target, stop)
+        await main(stop)
 
     asyncio.run(go())
     return 0
@@ -180,22 +189,15 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_board(args: argparse.Namespace) -> int:
-    import signal
-
     from pipeline import board
 
     s = _settings(args)
 
-    async def go() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+    async def go(stop: asyncio.Event) -> None:
         print(f"board on http://{args.host}:{args.port}/ (escalations from {s.topic_escalations})", flush=True)
         await board.serve(s.bootstrap_servers, s.topic_escalations, args.host, args.port, stop)
 
-    asyncio.run(go())
-    return 0
+    return _until_signal(go)
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:

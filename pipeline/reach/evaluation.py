@@ -56,11 +56,11 @@ def evaluate(
     fold = rng.permutation(len(cascades)) % cv if cv >= 2 else np.zeros(len(cascades), dtype=int)
     thin_rng = np.random.default_rng(seed + 1)
     rows: list[tuple[float, ...]] = []
+    # All the usual observation times: the trees learn from every one of them.
+    times = sorted({*FIT_TIMES, observe})
     for k in sorted(set(fold.tolist())):
         model = forecaster
         if cv >= 2:
-            # All the usual observation times: the trees learn from every one of them.
-            times = sorted({*FIT_TIMES, observe})
             model = fit([c for c, f in zip(cascades, fold, strict=True) if f != k], times=times, seed=seed)
         assert model is not None
         for c, f in zip(cascades, fold, strict=True):
@@ -71,9 +71,9 @@ def evaluate(
                 continue
             feat = Snapshot.of(x, observe)
             ours = model.predict(feat).final
-            seen = x.times <= observe
-            reach_now = float(x.followers[seen].sum())
-            rep_followers = float(x.followers[1:][x.times[1:] <= observe].sum())
+            reach_now = float(x.followers[x.times <= observe].sum())
+            # The original post (time 0) is always seen; the rest are reposts.
+            rep_followers = reach_now - float(x.followers[0])
             rows.append(
                 (
                     x.final,

@@ -119,7 +119,7 @@ class Snapshot:
     @classmethod
     def of_sketch(cls, sketch: ArrivalSketch, at: float) -> Snapshot:
         exp_t, exp_n, rep_t, rep_c = sketch.arrays()
-        t = max(at - (sketch.anchor or at), 0.0)
+        t = sketch.age(at)
         s = seismic.predict_weighted(exp_t, exp_n, rep_t, rep_c, t)
         return cls._build(s, t, rep_t, rep_c, exp_n[1:], sketch.root_followers)
 

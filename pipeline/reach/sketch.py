@@ -106,11 +106,13 @@ class ArrivalSketch:
             c,
         )
 
+    def age(self, at: float) -> float:
+        """Seconds from the anchor to epoch time ``at``."""
+        return max(at - (self.anchor or at), 0.0)
+
     def seismic(self, at: float, n_star: float = seismic.N_STAR) -> seismic.Prediction:
         """SEISMIC's prediction at epoch time ``at``."""
-        exp_t, exp_n, rep_t, rep_c = self.arrays()
-        t = max(at - (self.anchor or at), 0.0)
-        return seismic.predict_weighted(exp_t, exp_n, rep_t, rep_c, t, n_star)
+        return seismic.predict_weighted(*self.arrays(), self.age(at), n_star)
 
     def to_dict(self) -> dict[str, object]:
         return {
