@@ -19,28 +19,26 @@ def need(condition: bool, reason: str) -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def complaints_csv() -> Path:
+def shared(path: Path) -> Path:
     # Shared data is beside the project where it is available (developers, CI); a clone
     # elsewhere skips these tests cleanly, in CI too. FLASHPOINT_SHARED_DATA points elsewhere.
-    if not COMPLAINTS_CSV.exists():
-        pytest.skip(f"{COMPLAINTS_CSV} not present (shared data)")
-    return COMPLAINTS_CSV
+    if not path.exists():
+        pytest.skip(f"{path} not present (shared data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def complaints_csv() -> Path:
+    return shared(COMPLAINTS_CSV)
 
 
 @pytest.fixture(scope="session")
 def seismic_example_csv() -> Path:
-    """The SEISMIC R package's example cascade (shared data; skips where absent)."""
-    path = SHARED_DATA / "cascades" / "seismic-rpkg-example" / "tweet_127001313513967616.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not present (shared data)")
-    return path
+    """The SEISMIC R package's example cascade."""
+    return shared(SHARED_DATA / "cascades" / "seismic-rpkg-example" / "tweet_127001313513967616.csv")
 
 
 @pytest.fixture(scope="session")
 def tideh_events_csv() -> Path:
-    """75 large retweet cascades from the SEISMIC data (shared data; skips where absent)."""
-    path = SHARED_DATA / "cascades" / "seismic-subset-tideh" / "events.csv.gz"
-    if not path.exists():
-        pytest.skip(f"{path} not present (shared data)")
-    return path
+    """75 large retweet cascades from the SEISMIC data."""
+    return shared(SHARED_DATA / "cascades" / "seismic-subset-tideh" / "events.csv.gz")

@@ -221,20 +221,23 @@ def test_event_is_a_cloudevent_with_everything_ops_needs() -> None:
     assert again["id"] == ev["id"], "the id must be stable for the same key and severity"
 
 
+def repost(i: int, seconds: float, followers: int = 400) -> Any:
+    """Repost number ``i`` of the root "r", ``seconds`` after it, by its own account."""
+    return classified(
+        id=f"x{i}",
+        kind="repost",
+        parent_id="r",
+        root_id="r",
+        created_at=at(seconds),
+        author={"id": f"u{i}", "followers": followers},
+    )
+
+
 def hot_cascade(reposts: int, every: float = 20.0, followers: int = 400) -> tuple[Any, Any]:
     """A complaint by a small account, reposted fast."""
     t, s = cascade(300)
     for i in range(reposts):
-        s = t.apply(
-            classified(
-                id=f"x{i}",
-                kind="repost",
-                parent_id="r",
-                root_id="r",
-                created_at=at(every * (i + 1)),
-                author={"id": f"u{i}", "followers": followers},
-            )
-        )
+        s = t.apply(repost(i, every * (i + 1), followers))
     return t, s
 
 
@@ -284,16 +287,7 @@ def test_growing_forecast_upgrades() -> None:
     t.save(s)
     level = s.escalated["Acme"]
     for i in range(6, 200):
-        s = t.apply(
-            classified(
-                id=f"x{i}",
-                kind="repost",
-                parent_id="r",
-                root_id="r",
-                created_at=at(360 + 5 * i),
-                author={"id": f"u{i}", "followers": 400},
-            )
-        )
+        s = t.apply(repost(i, 360 + 5 * i))
     moves = transitions(s, decide(s, POLICY, outlook(s, FORECASTER)))
     assert [a for _, a in moves] == ["upgrade"]
     assert LEVELS.index(s.escalated["Acme"]) > LEVELS.index(level)
