@@ -115,8 +115,11 @@ def test_feedback_reminders_corrections_and_pile_ons(settings: Settings, tmp_pat
         (pile,) = [e for e in events if e["data"]["kind"] == "pile_on"]
         assert pile["data"]["action"] == "open" and pile["data"]["pile_on"]["authors"] == 3
         assert {x["author_handle"] for x in pile["data"]["pile_on"]["complaints"]} == {"alice", "bob", "carol"}
+        # Bob's first complaint is never raised: only earlier conversations count. Its
+        # history shows what the desk knows when it decides, so his second conversation
+        # is in it when that reached the desk first (another partition).
         r2 = next(e for e in events if e["data"]["dedup_key"] == "Acme/twitter:r2")
-        assert r2["data"]["severity"] == "info" and r2["data"]["customer_history"]["conversations"] == 1
+        assert r2["data"]["severity"] == "info" and r2["data"]["customer_history"]["conversations"] in (1, 2)
         # A repeat complainer raises info to warning, on its decision or, when Bob's
         # first complaint reaches the desk after his second (another partition), as
         # an upgrade then.
