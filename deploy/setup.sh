@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything Flashpoint needs on a fresh Debian machine, idempotent:
 #   Debian packages (docker-compose for validating the compose file; Java 17 and Maven
-#   for the Kafka broker; Chromium and its driver for the board's browser test), when missing; the virtual environment .venv with Flashpoint and
+#   for the Kafka broker; Chromium and its driver for the board's browser test; Prometheus for the
+#   metrics and alert tests), when missing; the virtual environment .venv with Flashpoint and
 #   its dev tools, and the Apache Kafka jars from Maven Central.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -13,6 +14,8 @@ command -v mvn >/dev/null || need_apt+=(maven)
 # Headless Chromium for the board's end-to-end test.
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Prometheus and promtool: the alert-rule tests and the scrape test against a real worker.
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if ((${#need_apt[@]})); then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"

@@ -11,7 +11,9 @@ is decided by plain functions in :mod:`pipeline.flow`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,9 @@ from pipeline.flow import Classifier, Incoming
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
+from pipeline.telemetry.health import Readiness
+from pipeline.telemetry.lag import LagProbe
+from pipeline.telemetry.sensor import KafkaSensor
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +56,11 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{s.strip()}" for s in bootstrap_servers.split(",") if s.strip()]
 
 
-def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashpoint:
+def build(
+    settings: Settings, model: Classifier, watchlist: Watchlist, readiness: Readiness | None = None
+) -> Flashpoint:
     s = settings
+    readiness = readiness or Readiness()
     faust_fixes.apply()
     app = faust.App(
         s.app_id,
@@ -63,8 +71,9 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         topic_replication_factor=s.replication_factor,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
-        web_enabled=s.web_port > 0,
-        web_port=s.web_port or 6066,
+        # Faust's web server would also serve its tables (customer data): /metrics,
+        # /health and /ready come from pipeline.telemetry.health instead.
+        web_enabled=False,
         datadir=str(s.data_dir),
         # Tables hold cascades for days; the in-memory store rebuilds from the changelog.
         table_cleanup_interval=300.0,
@@ -117,9 +126,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
     # and the event loop stays free for heartbeats and fetches.
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 
-    def ingest_timed(batch: list[Incoming]) -> flow.IngestResult:
-        with metrics.CLASSIFY_SECONDS.time():
-            return flow.ingest(batch, watchlist, model, datetime.now(UTC))
+    def ingest_now(batch: list[Incoming]) -> flow.IngestResult:
+        return flow.ingest(batch, watchlist, model, datetime.now(UTC))
 
     @app.agent(topics["mentions"], name="ingest")
     async def ingest(source: StreamT[bytes]) -> None:
@@ -127,9 +135,11 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         stream = cast(Stream[bytes], source)
         loop = asyncio.get_running_loop()
         async for events in stream.take_events(s.batch_size, within=s.batch_window_seconds):
-            batch = [Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset) for e in events]
-            metrics.BATCH_SIZE.observe(len(batch))
-            result = await loop.run_in_executor(executor, ingest_timed, batch)
+            batch = [
+                Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset, e.message.timestamp)
+                for e in events
+            ]
+            result = await loop.run_in_executor(executor, ingest_now, batch)
             # Sent outside the Kafka transaction, and awaited before the batch is acked:
             # faust-streaming ties a transaction to the *destination* partition number,
             # so a re-keyed send could commit apart from (or long after) its source
@@ -138,14 +148,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             pending = []
             for msg, letter in result.dead:
                 metrics.MENTIONS.labels("dead_letter").inc()
-                metrics.DEAD_LETTERS.labels(letter.reason.split(":")[0].split(" ")[0][:40]).inc()
-                log.warning("dead letter %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, letter.reason)
+                metrics.DEAD_LETTERS.labels("mentions", letter.code).inc()
+                where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+                log.warning("dead letter: %s", letter.reason, extra={**where, "reason_code": letter.code})
                 pending.append(
                     await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None, None, letter.headers())
                 )
             metrics.MENTIONS.labels("unmatched").inc(result.unmatched)
             for cm in result.forward:
-                metrics.MENTIONS.labels("accepted").inc()
+                metrics.MENTIONS.labels("matched").inc()
                 pending.append(
                     await producer.send(s.topic_classified, cm.cascade_key.encode(), cm.to_json(), None, None, None)
                 )
@@ -188,7 +199,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             expired = tracker.sweep(partition, now.timestamp(), s.cascade_ttl_seconds)
             metrics.CASCADES_EXPIRED.inc(expired)
         if tracker.posts.get(cm.mention.key) is not None:
-            metrics.DUPLICATES.inc()
+            metrics.MENTIONS.labels("duplicate").inc()
+            log.debug("duplicate skipped", extra={"mention_id": cm.mention.key, "cascade_id": cm.cascade_key})
             return
         for sig in flow.track(cm, tracker, policy, now, source, forecaster, partition):
             await send_in_transaction_of(event, s.topic_desk, sig.brand.encode(), sig.to_json(), [])
@@ -199,7 +211,15 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
         where = f"{event.message.topic}[{event.message.partition}]@{event.message.offset}"
         for ev in out.events:
             data = ev["data"]
-            log.info("escalation %s %s %s (from %s)", data["action"], data["severity"], data["dedup_key"], where)
+            context = {
+                "dedup_key": data["dedup_key"],
+                "cascade_id": data.get("cascade"),
+                "mention_id": f"{data['root_post']['platform']}:{data['root_post']['id']}"
+                if data.get("root_post")
+                else None,
+                "brand": data.get("brand"),
+            }
+            log.info("escalation %s %s (from %s)", data["action"], data["severity"], where, extra=context)
             await send_in_transaction_of(
                 event,
                 s.topic_escalations,
@@ -207,6 +227,8 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
                 encode(ev),
                 [("content-type", b"application/cloudevents+json")],
             )
+            if signal.arrived_at is not None:
+                metrics.END_TO_END_SECONDS.observe(max(0.0, time.time() - signal.arrived_at))
         for c in out.corrections:
             metrics.CORRECTIONS.inc()
             await send_in_transaction_of(
@@ -214,8 +236,9 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             )
         if out.rejected:
             metrics.FEEDBACK.labels("rejected").inc()
-            log.warning("dead letter %s: %s", where, out.rejected)
-            letter = DeadLetter(out.rejected, s.topic_feedback, -1, -1, datetime.now(UTC))
+            metrics.DEAD_LETTERS.labels("feedback", "unknown_escalation").inc()
+            log.warning("dead letter (from %s): %s", where, out.rejected, extra={"reason_code": "unknown_escalation"})
+            letter = DeadLetter(out.rejected, s.topic_feedback, -1, -1, datetime.now(UTC), code="unknown_escalation")
             value = orjson.dumps(signal.feedback)
             await send_in_transaction_of(event, s.topic_dead_letter, signal.brand.encode(), value, letter.headers())
 
@@ -229,8 +252,10 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
                 fb = parse_feedback(event.value)
             except InvalidFeedback as exc:
                 metrics.FEEDBACK.labels("dead_letter").inc()
-                log.warning("dead letter %s[%d]@%d: %s", m.topic, m.partition, m.offset, exc)
-                letter = DeadLetter(str(exc), m.topic, m.partition, m.offset, datetime.now(UTC))
+                metrics.DEAD_LETTERS.labels("feedback", exc.code).inc()
+                where = {"topic": m.topic, "partition": m.partition, "offset": m.offset, "reason_code": exc.code}
+                log.warning("dead letter: %s", exc, extra=where)
+                letter = DeadLetter(str(exc), m.topic, m.partition, m.offset, datetime.now(UTC), code=exc.code)
                 await app.producer.send_and_wait(
                     s.topic_dead_letter, event.key, event.value or b"", None, None, letter.headers()
                 )
@@ -265,11 +290,54 @@ def build(settings: Settings, model: Classifier, watchlist: Watchlist) -> Flashp
             topic, key, value, None, None, headers, transactional_id=transactional_id
         )
 
+    # -- telemetry ----------------------------------------------------------------------
+    app.sensors.add(KafkaSensor())
+    consumed = (s.topic_mentions, s.topic_classified, s.topic_desk, s.topic_feedback)
+    owned: set[tuple[str, int]] = set()
+    probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=min(5.0, s.lag_interval_seconds))
+
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())
-        for name in (s.topic_mentions, s.topic_classified, s.topic_desk):
+        for name in consumed:
             metrics.ASSIGNED_PARTITIONS.labels(name).set(sum(1 for tp in assigned if tp.topic == name))
+        owned.clear()
+        owned.update((tp.topic, tp.partition) for tp in assigned if tp.topic in consumed)
+        readiness.set(assigned=True, partitions=len(owned))
+
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        readiness.set(assigned=False)
+        # Another worker reports these partitions now: drop this worker's series.
+        for topic, partition in owned:
+            for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(topic, str(partition))
+        owned.clear()
+
+    async def on_shutdown(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        await probe.stop()
 
     app.on_partitions_assigned.connect(on_assigned)
+    app.on_partitions_revoked.connect(on_revoked)
+    app.on_before_shutdown.connect(on_shutdown)
+
+    @app.timer(s.lag_interval_seconds, name="lag")  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        try:
+            if probe.started is False:
+                await probe.start()
+            lags = await probe.sample_within(sorted(owned), s.lag_interval_seconds)
+        except Exception as exc:  # the broker may be down: that is what /ready reports
+            metrics.LAG_PROBE_ERRORS.inc()
+            log.warning("lag probe failed: %r", exc)
+            readiness.check()
+            return
+        readiness.set(broker_ok_at=time.monotonic())
+        for lag in lags:
+            if (lag.topic, lag.partition) in owned:
+                metrics.CONSUMER_LAG.labels(lag.topic, str(lag.partition)).set(lag.messages)
+                metrics.CONSUMER_LAG_SECONDS.labels(lag.topic, str(lag.partition)).set(lag.oldest_age_seconds)
+        active = {p for t, p in owned if t == s.topic_classified}
+        metrics.ACTIVE_CASCADES.set(tracker.count(active))
+        readiness.check()  # keeps flashpoint_ready current between probes
 
     return Flashpoint(settings=s, app=app, topics=topics, model=model, watchlist=watchlist)

@@ -32,17 +32,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(bootstrap_servers=getattr(args, "bootstrap_servers", None))
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(level: str, fmt: str = "text") -> None:
+    from pipeline.telemetry.logs import configure
+
+    configure(level, fmt)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    import platform
+    from importlib.metadata import version
+
     import faust
-    from prometheus_client import start_http_server
 
     from pipeline import metrics
     from pipeline.app import build
@@ -50,15 +50,25 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline.classification import ComplaintModel
     from pipeline.escalation import Policies, Policy
     from pipeline.kafka_admin import ensure_topics, wait_for_broker
+    from pipeline.telemetry import health, logs
 
     s = _settings(args)
-    _logging(s.log_level)
+    _logging(s.log_level, s.log_format)
     log = logging.getLogger("flashpoint.worker")
+    metrics.BUILD_INFO.labels(
+        version("flashpoint"), platform.python_version(), version("faust-streaming"), version("aiokafka")
+    ).set(1)
+    # Up before the model loads: liveness answers at once, readiness once all is in place.
+    readiness = health.Readiness(broker_grace=max(30.0, 3 * s.lag_interval_seconds))
+    if s.metrics_port:
+        health.serve(s.metrics_port, readiness)
+        log.info("/metrics, /health and /ready on :%d", s.metrics_port)
     watchlist = Watchlist.load(s.watchlist)
     # A bad [brand.policy] table is a startup error, before the model loads.
     Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
     model = ComplaintModel.load(s.model_dir, s.device, s.precision)
-    metrics.MODEL_INFO.labels(model.version, str(model.encoder.device)).set(1)
+    metrics.MODEL_INFO.labels(model.version, str(model.encoder.device), model.encoder.precision).set(1)
+    readiness.set(model_loaded=True)
     log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))
 
     async def prepare() -> None:
@@ -66,12 +76,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         await ensure_topics(s)
 
     asyncio.run(prepare())
-    if s.metrics_port:
-        start_http_server(s.metrics_port, addr="0.0.0.0")
-        log.info("metrics on :%d/metrics", s.metrics_port)
-    fp = build(s, model, watchlist)
+    fp = build(s, model, watchlist, readiness)
     faust_level = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
-    worker = faust.Worker(fp.app, loglevel=faust_level.get(s.log_level, "info"), quiet=True)
+    worker = faust.Worker(
+        fp.app,
+        loglevel=faust_level.get(s.log_level, "info"),
+        logging_config=logs.config(s.log_level, s.log_format),
+        quiet=True,
+    )
     worker.execute_from_commandline()
     return 0
 
@@ -135,7 +147,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     from pipeline.kafka_admin import ensure_topics
 
     s = _settings(args)
-    _logging(s.log_level)
+    _logging(s.log_level, s.log_format)
     if args.to == "pagerduty" and not s.pagerduty_routing_key:
         raise ValueError("--to pagerduty needs FLASHPOINT_PAGERDUTY_ROUTING_KEY (the integration key)")
     target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours)

@@ -13,6 +13,7 @@ bytes between topics.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,8 @@ from pipeline.mention import InvalidMention, parse
 from pipeline.reach import CascadeState, CascadeTracker, Forecaster, outlook
 from pipeline.reach.cascade import RESPONSE_COMPLAINT_PROBABILITY
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter, Mention
+
+log = logging.getLogger(__name__)
 
 
 class Classifier(Protocol):
@@ -44,6 +47,7 @@ class Incoming:
     topic: str
     partition: int
     offset: int
+    timestamp: float | None = None  # Kafka's, Unix seconds
 
 
 @dataclass
@@ -55,26 +59,29 @@ class IngestResult:
 
 def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, now: datetime) -> IngestResult:
     result = IngestResult()
-    keep: list[tuple[Mention, tuple[Any, ...]]] = []
+    keep: list[tuple[Incoming, Mention, tuple[Any, ...]]] = []
     for msg in batch:
         try:
             mention = parse(msg.value)
         except InvalidMention as exc:
-            result.dead.append((msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now)))
+            result.dead.append((msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now, code=exc.code)))
             continue
         brands = watchlist.match(mention)
         # A response naming no brand may still belong to a watched cascade: its root decides.
         if not brands and mention.is_root:
             result.unmatched += 1
             continue
-        keep.append((mention, brands))
+        keep.append((msg, mention, brands))
 
     # Reposts are never classified: they take their root's verdict.
-    to_classify = [i for i, (m, _) in enumerate(keep) if m.kind != "repost"]
-    verdicts = model.predict([keep[i][0].text for i in to_classify]) if to_classify else []
-    by_index = dict(zip(to_classify, verdicts, strict=True))
-    for i, (mention, brands) in enumerate(keep):
+    to_classify = [i for i, (_, m, _) in enumerate(keep) if m.kind != "repost"]
+    by_index = _classify(model, [keep[i][1].text for i in to_classify], to_classify)
+    for i, (msg, mention, brands) in enumerate(keep):
         v = by_index.get(i)
+        if v is None and i in to_classify:
+            reason = "model: the complaint model failed on this text alone (see the worker log)"
+            result.dead.append((msg, DeadLetter(reason, msg.topic, msg.partition, msg.offset, now, code="model_error")))
+            continue
         result.forward.append(
             ClassifiedMention(
                 mention=mention,
@@ -82,9 +89,32 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
                 complaint_probability=v.complaint_probability if v else None,
                 complaint_severity=v.severity if v else None,
                 model_version=model.version if v else None,
+                arrived_at=msg.timestamp,
             )
         )
     return result
+
+
+def _classify(model: Classifier, texts: list[str], index: list[int]) -> dict[int, Verdict]:
+    """Verdicts by position in the batch. A failing batch is retried text by text, so
+    one text that breaks the model costs a dead letter, not the batch or the worker."""
+    if not texts:
+        return {}
+    metrics.INFERENCE_BATCH_SIZE.observe(len(texts))
+    try:
+        with metrics.INFERENCE_SECONDS.time():
+            return dict(zip(index, model.predict(texts), strict=True))
+    except Exception:
+        metrics.MODEL_ERRORS.inc()
+        log.exception("classification batch of %d texts failed; retrying one by one", len(texts))
+    out = {}
+    for i, text in zip(index, texts, strict=True):
+        try:
+            out[i] = model.predict([text])[0]
+        except Exception:
+            metrics.MODEL_ERRORS.inc()
+            log.exception("classification failed for one text (batch position %d)", i)
+    return out
 
 
 def track(
@@ -113,7 +143,11 @@ def track(
     author = state.root.author_id if state.root else None
     for d, action in moves:
         draft = escalation.event(state, d, action, now=now, source=source, outlook=ahead)
-        signals.append(BrandSignal("decision", d.brand.brand, now.isoformat(), draft=draft, author_id=author))
+        signals.append(
+            BrandSignal(
+                "decision", d.brand.brand, now.isoformat(), draft=draft, author_id=author, arrived_at=cm.arrived_at
+            )
+        )
     return signals
 
 
@@ -150,6 +184,7 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
                 "probability": round(p, 4),
                 "root": m.is_root,
             },
+            arrived_at=cm.arrived_at,
         )
         for b in brands
     ]

@@ -20,8 +20,9 @@ from pipeline.records import Author, Mention
 SCHEMA_RESOURCE = "mention.v1.json"
 
 
-class InvalidMention(ValueError):
-    """The message breaks the input contract; ``str(exc)`` is the reason."""
+class InvalidMention(schemas.InvalidMessage):
+    """The message breaks the input contract; ``str(exc)`` is the reason, for people,
+    and ``code`` its reason code, for metrics and alerts."""
 
 
 def schema() -> dict[str, Any]:
@@ -36,16 +37,18 @@ def _validator() -> jsonschema.Draft202012Validator:
 def parse(raw: bytes | None) -> Mention:
     """Decode and validate one message value; raise :class:`InvalidMention` if it is bad."""
     if raw is None or raw == b"":
-        raise InvalidMention("empty message: expected one JSON object (mention schema v1)")
+        raise InvalidMention("empty message: expected one JSON object (mention schema v1)", "empty")
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidMention(f"not valid JSON: {exc}") from None
+        raise InvalidMention(f"not valid JSON: {exc}", "not_json") from None
     if not isinstance(doc, dict):
-        raise InvalidMention(f"expected a JSON object (mention schema v1), got a JSON {type(doc).__name__}")
+        raise InvalidMention(
+            f"expected a JSON object (mention schema v1), got a JSON {type(doc).__name__}", "not_object"
+        )
     errors = sorted(_validator().iter_errors(doc), key=_error_rank)
     if errors:
-        raise InvalidMention(_describe(errors[0]))
+        raise InvalidMention(_describe(errors[0]), schemas.reason_code(errors[0]))
     created_at = _parse_time(doc["created_at"])
     author = doc["author"]
     return Mention(
@@ -73,10 +76,10 @@ def _parse_time(value: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise InvalidMention(
-            f"created_at: {value!r} is not an RFC 3339 date-time such as 2026-11-22T14:00:00Z"
+            f"created_at: {value!r} is not an RFC 3339 date-time such as 2026-11-22T14:00:00Z", "bad_time"
         ) from None
     if parsed.tzinfo is None:
-        raise InvalidMention(f"created_at: {value!r} has no time zone (add Z or +00:00)")
+        raise InvalidMention(f"created_at: {value!r} has no time zone (add Z or +00:00)", "bad_time")
     return parsed
 
 

@@ -120,10 +120,13 @@ class DeadLetter:
     source_offset: int
     failed_at: datetime
     schema_version: int = 1
+    # Bounded (pipeline.schemas.REASON_CODES, model_error, unknown_escalation): what metrics and alerts group by.
+    code: str = "invalid_value"
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [
             ("flashpoint.dlq.reason", self.reason.encode()),
+            ("flashpoint.dlq.reason_code", self.code.encode()),
             ("flashpoint.dlq.source_topic", self.source_topic.encode()),
             ("flashpoint.dlq.source_partition", str(self.source_partition).encode()),
             ("flashpoint.dlq.source_offset", str(self.source_offset).encode()),
@@ -141,6 +144,7 @@ class DeadLetter:
             source_offset=int(h["flashpoint.dlq.source_offset"]),
             failed_at=datetime.fromisoformat(h["flashpoint.dlq.failed_at"]),
             schema_version=int(h["flashpoint.dlq.schema_version"]),
+            code=h.get("flashpoint.dlq.reason_code", "invalid_value"),
         )
 
 
@@ -159,6 +163,9 @@ class ClassifiedMention:
     model_version: str | None = None
     schema_version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # When the mention reached Kafka (its input-topic timestamp, Unix seconds): the
+    # start of the end-to-end latency an escalation reports.
+    arrived_at: float | None = None
 
     @property
     def cascade_key(self) -> str:
@@ -174,6 +181,7 @@ class ClassifiedMention:
                 "complaint_severity": self.complaint_severity,
                 "model_version": self.model_version,
                 "extra": self.extra,
+                "arrived_at": self.arrived_at,
             }
         )
 
@@ -188,6 +196,7 @@ class ClassifiedMention:
             model_version=d["model_version"],
             schema_version=d["schema_version"],
             extra=d.get("extra", {}),
+            arrived_at=d.get("arrived_at"),
         )
 
 
@@ -214,6 +223,8 @@ class BrandSignal:
     author_id: str | None = None
     feedback: dict[str, Any] | None = None
     schema_version: int = 1
+    # The arrival in Kafka of the mention behind a complaint or decision (Unix seconds).
+    arrived_at: float | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))

@@ -118,10 +118,15 @@ class Settings:
         "How long a consumer-group rebalance may take; short for the embedded demo broker.",
         default=60.0,
     )
-    metrics_port: int = _doc("Port of the Prometheus /metrics endpoint (0 turns it off).", default=9108)
-    web_port: int = _doc("Port of Faust's own web server (0 turns it off).", default=0)
+    metrics_port: int = _doc(
+        "Port of the worker's /metrics, /health and /ready endpoints (0 turns them off).", default=9108
+    )
+    lag_interval_seconds: float = _doc(
+        "How often the worker measures its consumer lag (and so checks the broker for /ready).", default=10.0
+    )
     data_dir: Path = _doc("Worker state directory (table caches).", default=Path(".flashpoint-data"))
     log_level: str = _doc("Log level: debug, info, warning, error.", default="info")
+    log_format: str = _doc("Log format: text, or json (one object per line, for log shippers).", default="text")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -154,6 +159,12 @@ class Settings:
             problems.append("precision must be auto, fp32, bf16 or int8")
         if self.cascade_ttl_seconds <= 0 or self.sweep_interval_seconds <= 0:
             problems.append("cascade_ttl_seconds and sweep_interval_seconds must be > 0")
+        if self.log_format not in ("text", "json"):
+            problems.append("log_format must be text or json")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            problems.append("log_level must be debug, info, warning or error")
+        if self.lag_interval_seconds <= 0:
+            problems.append("lag_interval_seconds must be > 0")
         if problems:
             raise ValueError("invalid settings: " + "; ".join(problems))
 

@@ -26,7 +26,7 @@ def compose_config() -> dict:  # type: ignore[type-arg]
 
 def test_compose_file_is_valid_and_wires_kafka_topics_worker() -> None:
     services = compose_config()["services"]
-    assert {"kafka", "topics", "worker", "prometheus"} <= set(services)
+    assert {"kafka", "topics", "worker", "prometheus", "grafana"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4.")
     worker = services["worker"]
     assert worker["build"]["dockerfile"].endswith("deploy/Dockerfile")
@@ -68,3 +68,52 @@ def test_dockerfile_copies_only_what_the_context_keeps() -> None:
 def test_deploy_scripts_parse() -> None:
     for script in ["deploy/kafka.sh", "deploy/setup.sh", "deploy/test.sh", ".ci/run"]:
         assert subprocess.run(["bash", "-n", str(REPO / script)], check=False).returncode == 0, script
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    need(shutil.which("promtool") is not None, "promtool (Debian package prometheus) not installed")
+    return subprocess.run(
+        ["promtool", *args], capture_output=True, text=True, cwd=REPO / "deploy" / "prometheus", check=False
+    )
+
+
+def test_alert_rules_pass_promtool_check() -> None:
+    out = promtool("check", "rules", "alerts.yml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 9 rules found" in out.stdout
+
+
+def test_every_alert_fires_and_stays_quiet_as_its_unit_tests_say() -> None:
+    rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    cases = yaml.safe_load((REPO / "deploy/prometheus/alerts.test.yml").read_text())["tests"]
+    tested = {t["alertname"] for c in cases for t in c["alert_rule_test"] if t["exp_alerts"]}
+    assert tested == alerts, f"alerts without a firing test: {alerts - tested}"
+    out = promtool("test", "rules", "alerts.test.yml")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_alert_has_a_runbook_section() -> None:
+    rules = yaml.safe_load((REPO / "deploy/prometheus/alerts.yml").read_text())
+    runbook = (REPO / "docs" / "observability.md").read_text().lower()
+    for g in rules["groups"]:
+        for r in g["rules"]:
+            anchor = r["annotations"]["runbook"].split("#", 1)[1]
+            assert f"### {anchor}" in runbook, f"{r['alert']}: no '### {r['alert']}' section in docs/observability.md"
+
+
+def test_compose_provisions_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
+    services = compose_config()["services"]
+    prom = services["prometheus"]
+    assert any(str(v.get("source", v)).endswith("deploy/prometheus") for v in prom["volumes"])
+    config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    grafana = services["grafana"]
+    mounts = {str(v["target"]): str(v["source"]) for v in grafana["volumes"]}
+    assert mounts["/etc/grafana/provisioning"].endswith("deploy/grafana/provisioning")
+    assert mounts["/var/lib/grafana/dashboards"].endswith("deploy/grafana/dashboards")
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/flashpoint.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    assert source["datasources"][0]["uid"] == "prometheus"

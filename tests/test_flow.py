@@ -80,3 +80,39 @@ def test_complaining_replies_count_for_their_cascades_brand() -> None:
     assert (
         sig.complaint["author_id"] == "z" and sig.complaint["cascade_key"] == "twitter:r" and not sig.complaint["root"]
     )
+
+
+class BrokenOnSome(FakeModel):
+    """Raises for any batch holding a text with 'poison' in it."""
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Verdict]:
+        self.calls.append(list(texts))
+        if any("poison" in t for t in texts):
+            raise RuntimeError("tensor shape mismatch")
+        return [Verdict(0.9 if "broken" in t else 0.1, 3) for t in texts]
+
+
+def test_a_text_the_model_fails_on_is_dead_lettered_and_the_rest_go_on() -> None:
+    model = BrokenOnSome()
+    batch = [
+        msg(mention_bytes(id="a", text="@AcmeCustServ broken again"), 0),
+        msg(mention_bytes(id="b", text="@AcmeCustServ poison"), 1),
+        msg(mention_bytes(id="c", text="@AcmeCustServ fine thanks"), 2),
+    ]
+    out = ingest(batch, WATCH, model, NOW)
+    assert [cm.mention.id for cm in out.forward] == ["a", "c"]
+    assert [cm.complaint_probability for cm in out.forward] == [0.9, 0.1]
+    ((dead, letter),) = out.dead
+    assert dead.offset == 1 and letter.code == "model_error" and "model" in letter.reason
+    assert len(model.calls) == 4, "the batch, then each text alone"
+
+
+def test_the_kafka_arrival_time_travels_with_the_mention_to_the_desk() -> None:
+    model = FakeModel()
+    raw = mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 5000})
+    out = ingest([Incoming(raw, b"k", "mentions", 0, 0, 1_790_000_000.25)], WATCH, model, NOW)
+    cm = out.forward[0]
+    assert cm.arrived_at == 1_790_000_000.25
+    assert type(cm).from_json(cm.to_json()).arrived_at == 1_790_000_000.25
+    signals = track(cm, CascadeTracker({}, {}, {}), Policy(), NOW, "urn:t")
+    assert signals and all(type(x).from_json(x.to_json()).arrived_at == 1_790_000_000.25 for x in signals)

@@ -5,6 +5,7 @@ import orjson
 import pytest
 
 from pipeline.mention import InvalidMention, parse, schema
+from pipeline.schemas import REASON_CODES
 from tests.factories import mention_bytes, mention_doc
 
 
@@ -47,6 +48,33 @@ def test_invalid_messages_get_a_readable_reason(raw: bytes, reason: str) -> None
     with pytest.raises(InvalidMention) as exc:
         parse(raw)
     assert reason in str(exc.value)
+
+
+# The bounded code metrics and alerts group by, for each of BAD in order.
+CODES = [
+    "not_json",
+    "empty",
+    "not_object",
+    "missing_field",
+    "wrong_type",
+    "invalid_value",
+    "invalid_value",
+    "wrong_type",
+    "invalid_value",
+    "bad_time",
+    "bad_time",
+    "missing_field",
+    "wrong_type",
+    "unsupported_version",
+    "invalid_value",
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), [(raw, code) for (raw, _), code in zip(BAD, CODES, strict=True)])
+def test_invalid_messages_carry_a_bounded_reason_code(raw: bytes, code: str) -> None:
+    with pytest.raises(InvalidMention) as exc:
+        parse(raw)
+    assert exc.value.code == code and code in REASON_CODES
 
 
 @pytest.mark.parametrize(("raw", "reason"), BAD[3:], ids=[r for _, r in BAD[3:]])

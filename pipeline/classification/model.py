@@ -25,6 +25,7 @@ from typing import Any, cast
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BatchEncoding
+from transformers.utils import logging as transformers_logging
 
 from pipeline.classification.precision import int8_measured_ok, resolve_precision, with_precision
 from pipeline.classification.text import normalise
@@ -78,6 +79,8 @@ class Encoder:
         self.precision = resolve_precision(precision, device, int8_ok)
         self.ranges = ranges
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        # Progress bars would break a worker's one-JSON-object-per-line log.
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         model = AutoModel.from_pretrained(str(path), local_files_only=True)
         if weights is not None:
             # A fine-tuned encoder ships as fp16 weights (half the size in git) over the packaged config.

@@ -14,7 +14,7 @@ from pipeline.records import Feedback
 SCHEMA_RESOURCE = "feedback.v1.json"
 
 
-class InvalidFeedback(ValueError):
+class InvalidFeedback(schemas.InvalidMessage):
     """The message breaks the feedback contract; ``str(exc)`` is the reason."""
 
 
@@ -27,11 +27,11 @@ def parse(raw: bytes | None) -> Feedback:
     try:
         doc = orjson.loads(raw or b"")
     except orjson.JSONDecodeError as exc:
-        raise InvalidFeedback(f"not valid JSON: {exc}") from None
+        raise InvalidFeedback(f"not valid JSON: {exc}", "not_json") from None
     if not isinstance(doc, dict):
-        raise InvalidFeedback("expected a JSON object")
+        raise InvalidFeedback("expected a JSON object", "not_object")
     error = next(iter(sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))), None)
     if error is not None:
         where = "/".join(map(str, error.absolute_path)) or "feedback"
-        raise InvalidFeedback(f"{where}: {error.message}")
+        raise InvalidFeedback(f"{where}: {error.message}", schemas.reason_code(error))
     return Feedback.from_dict(doc)

@@ -185,6 +185,10 @@ class CascadeTracker:
         self.save(state)
         return state
 
+    def count(self, partitions: set[int]) -> int:
+        """Cascades held for ``partitions`` (a worker's own, not its standby copies)."""
+        return sum(1 for v in list(self.cascades.values()) if v and v.get("partition") in partitions)
+
     def sweep(self, partition: int, now: float, ttl: float) -> int:
         """Forget the cascades of ``partition`` untouched for ``ttl`` seconds, with their
         participants and posts; the number forgotten. Runs while processing an event of

@@ -95,6 +95,21 @@ class Worker:
         with urllib.request.urlopen(url, timeout=5) as r:
             return str(r.read().decode())
 
+    def wait_ready(self, timeout: float = 180) -> None:
+        """Until /ready answers 200: model loaded, partitions assigned, broker reachable."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.settings.metrics_port}/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"worker not ready after {timeout}s:\n{self.tail()}")
+
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-6000:]
 

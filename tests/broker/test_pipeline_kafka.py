@@ -141,7 +141,8 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
     metrics = worker.metrics()
     assert re.search(r'flashpoint_mentions_total\{outcome="dead_letter"\} 6\.0', metrics)
     assert re.search(r'flashpoint_mentions_total\{outcome="unmatched"\} 1\.0', metrics)
-    assert re.search(r"flashpoint_duplicate_mentions_total 2\.0", metrics), "root and one repost redelivered"
+    redelivered = r'flashpoint_mentions_total\{outcome="duplicate"\} 2\.0'
+    assert re.search(redelivered, metrics), "root and one repost redelivered"
     assert worker.stop() == 0, "SIGTERM stops the worker cleanly"
 
 
