@@ -11,7 +11,6 @@ is decided by plain functions in :mod:`pipeline.flow`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from pipeline.flow import Classifier, Incoming
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
+from pipeline.telemetry import lag
 from pipeline.telemetry.health import Readiness
 from pipeline.telemetry.lag import LagProbe
 from pipeline.telemetry.sensor import KafkaSensor
@@ -306,11 +306,7 @@ def build(
 
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         readiness.set(assigned=False)
-        # Another worker reports these partitions now: drop this worker's series.
-        for topic, partition in owned:
-            for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
-                with contextlib.suppress(KeyError):
-                    gauge.remove(topic, str(partition))
+        lag.forget(owned)
         owned.clear()
 
     async def on_shutdown(sender: Any, /, *args: Any, **kwargs: Any) -> None:
@@ -322,20 +318,8 @@ def build(
 
     @app.timer(s.lag_interval_seconds, name="lag")  # type: ignore[untyped-decorator]
     async def measure_lag() -> None:
-        try:
-            if probe.started is False:
-                await probe.start()
-            lags = await probe.sample_within(sorted(owned), s.lag_interval_seconds)
-        except Exception as exc:  # the broker may be down: that is what /ready reports
-            metrics.LAG_PROBE_ERRORS.inc()
-            log.warning("lag probe failed: %r", exc)
-            readiness.check()
-            return
-        readiness.set(broker_ok_at=time.monotonic())
-        for lag in lags:
-            if (lag.topic, lag.partition) in owned:
-                metrics.CONSUMER_LAG.labels(lag.topic, str(lag.partition)).set(lag.messages)
-                metrics.CONSUMER_LAG_SECONDS.labels(lag.topic, str(lag.partition)).set(lag.oldest_age_seconds)
+        if await lag.report(probe, owned, timeout=s.lag_interval_seconds):
+            readiness.set(broker_ok_at=time.monotonic())
         active = {p for t, p in owned if t == s.topic_classified}
         metrics.ACTIVE_CASCADES.set(tracker.count(active))
         readiness.check()  # keeps flashpoint_ready current between probes

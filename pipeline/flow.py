@@ -75,7 +75,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
 
     # Reposts are never classified: they take their root's verdict.
     to_classify = [i for i, (_, m, _) in enumerate(keep) if m.kind != "repost"]
-    by_index = _classify(model, [keep[i][1].text for i in to_classify], to_classify)
+    by_index = _classify(model, [keep[i][1] for i in to_classify], to_classify)
     for i, (msg, mention, brands) in enumerate(keep):
         v = by_index.get(i)
         if v is None and i in to_classify:
@@ -95,11 +95,12 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
     return result
 
 
-def _classify(model: Classifier, texts: list[str], index: list[int]) -> dict[int, Verdict]:
+def _classify(model: Classifier, mentions: list[Mention], index: list[int]) -> dict[int, Verdict]:
     """Verdicts by position in the batch. A failing batch is retried text by text, so
     one text that breaks the model costs a dead letter, not the batch or the worker."""
-    if not texts:
+    if not mentions:
         return {}
+    texts = [m.text for m in mentions]
     metrics.INFERENCE_BATCH_SIZE.observe(len(texts))
     try:
         with metrics.INFERENCE_SECONDS.time():
@@ -108,12 +109,14 @@ def _classify(model: Classifier, texts: list[str], index: list[int]) -> dict[int
         metrics.MODEL_ERRORS.inc()
         log.exception("classification batch of %d texts failed; retrying one by one", len(texts))
     out = {}
-    for i, text in zip(index, texts, strict=True):
+    for i, m in zip(index, mentions, strict=True):
         try:
-            out[i] = model.predict([text])[0]
+            out[i] = model.predict([m.text])[0]
         except Exception:
             metrics.MODEL_ERRORS.inc()
-            log.exception("classification failed for one text (batch position %d)", i)
+            log.exception(
+                "classification failed for one text", extra={"mention_id": m.key, "cascade_id": m.cascade_key}
+            )
     return out
 
 

@@ -13,7 +13,11 @@ dumps tables. Its hooks are reused instead (:mod:`pipeline.telemetry.sensor`).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# No *_created series beside every counter and histogram: Prometheus does not use them,
+# and they would double the series each worker exports.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # -- intake ---------------------------------------------------------------------------
 MENTIONS = Counter(

@@ -104,14 +104,21 @@ def test_every_alert_has_a_runbook_section() -> None:
 
 def test_compose_provisions_prometheus_with_the_rules_and_grafana_with_the_dashboard() -> None:
     services = compose_config()["services"]
-    prom = services["prometheus"]
-    assert any(str(v.get("source", v)).endswith("deploy/prometheus") for v in prom["volumes"])
+
+    def mounts(service: dict) -> dict[str, str]:  # type: ignore[type-arg]
+        # docker-compose 1.x prints "source:target[:mode]"; 2.x prints mappings.
+        out = {}
+        for v in service["volumes"]:
+            source, target = (v["source"], v["target"]) if isinstance(v, dict) else v.split(":")[:2]
+            out[target] = source
+        return out
+
+    assert mounts(services["prometheus"])["/etc/prometheus"].endswith("deploy/prometheus")
     config = yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())
     assert config["rule_files"] == ["alerts.yml"]
-    grafana = services["grafana"]
-    mounts = {str(v["target"]): str(v["source"]) for v in grafana["volumes"]}
-    assert mounts["/etc/grafana/provisioning"].endswith("deploy/grafana/provisioning")
-    assert mounts["/var/lib/grafana/dashboards"].endswith("deploy/grafana/dashboards")
+    grafana = mounts(services["grafana"])
+    assert grafana["/etc/grafana/provisioning"].endswith("deploy/grafana/provisioning")
+    assert grafana["/var/lib/grafana/dashboards"].endswith("deploy/grafana/dashboards")
     provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/flashpoint.yml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     source = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())

@@ -49,6 +49,10 @@ class FinetuneConfig:
     emotion_weight: float = 0.3
     dropout: float = 0.1
     seed: int = 13
+    # Distillation (used when train_fold gets a teacher's logits): the complaint loss
+    # becomes (1 - w) * hard-label loss + w * T^2 * soft-label loss at temperature T.
+    distil_weight: float = 0.0
+    distil_temperature: float = 2.0
 
 
 class MultiTask(nn.Module):
@@ -82,7 +86,10 @@ def train_fold(
     cfg: FinetuneConfig,
     device: str = "auto",
     log: Any = print,
+    teacher: np.ndarray | None = None,
 ) -> tuple[MultiTask, Encoder]:
+    """``teacher``: a bigger model's complaint logits for every row of ``data`` (NaN
+    where it has none), to distil from with ``cfg.distil_weight``."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = Encoder(pick_device(device), max_length=cfg.max_length)
@@ -117,6 +124,12 @@ def train_fold(
             c_logit, s_logits, aux_logits = model(batch["input_ids"], batch["attention_mask"])
             target = torch.tensor(y[idx], dtype=torch.float32, device=encoder.device)
             loss = bce(c_logit, target)
+            if teacher is not None and cfg.distil_weight > 0:
+                t = cfg.distil_temperature
+                soft = torch.sigmoid(torch.tensor(teacher[idx], dtype=torch.float32, device=encoder.device) / t)
+                known = ~torch.isnan(soft)
+                kd = nn.functional.binary_cross_entropy_with_logits(c_logit[known] / t, soft[known]) * t * t
+                loss = (1 - cfg.distil_weight) * loss + cfg.distil_weight * kd
             if data.severities is not None:
                 sev = data.severities[idx]
                 has = sev > 0

@@ -10,13 +10,19 @@ so a partition's series comes from one worker at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from pipeline import metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,5 +142,39 @@ class LagProbe:
         # so report lag with an unknown (zero) age rather than none at all.
         return found | {tp: time.time() for tp in open_}
 
-    async def sample_within(self, owned: Iterable[tuple[str, int]], seconds: float) -> list[PartitionLag]:
-        return await asyncio.wait_for(self.sample(owned), seconds)
+
+class Sampler(Protocol):
+    @property
+    def started(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def sample(self, owned: Iterable[tuple[str, int]], now: float | None = None) -> list[PartitionLag]: ...
+
+
+async def report(probe: Sampler, owned: set[tuple[str, int]], timeout: float) -> bool:
+    """One lag sample into the metrics; False when the broker did not answer (counted,
+    logged, and left to /ready: the last figures stay as they were)."""
+    try:
+        if not probe.started:
+            await probe.start()
+        lags = await asyncio.wait_for(probe.sample(sorted(owned)), timeout)
+    except Exception as exc:
+        metrics.LAG_PROBE_ERRORS.inc()
+        log.warning("lag probe failed: %r", exc)
+        return False
+    for lag in lags:
+        # A rebalance may have moved the partition away while the sample ran.
+        if (lag.topic, lag.partition) in owned:
+            metrics.CONSUMER_LAG.labels(lag.topic, str(lag.partition)).set(lag.messages)
+            metrics.CONSUMER_LAG_SECONDS.labels(lag.topic, str(lag.partition)).set(lag.oldest_age_seconds)
+    return True
+
+
+def forget(partitions: Iterable[tuple[str, int]]) -> None:
+    """Drop the lag series of partitions this worker no longer owns: their new owner
+    reports them, and two series of one partition would double every sum."""
+    for topic, partition in partitions:
+        for gauge in (metrics.CONSUMER_LAG, metrics.CONSUMER_LAG_SECONDS):
+            with contextlib.suppress(KeyError):
+                gauge.remove(topic, str(partition))

@@ -102,6 +102,16 @@ def test_feedback_reminders_corrections_and_pile_ons(settings: Settings, tmp_pat
         asyncio.run(produce(s.bootstrap_servers, s.topic_feedback, [bad]))
         (dead,) = asyncio.run(collect(s.bootstrap_servers, s.topic_dead_letter, until=1, timeout=60))
         assert "action: 'close' is not one of" in DeadLetter.from_headers(dead[2]).reason
+        assert DeadLetter.from_headers(dead[2]).code == "invalid_value"
+        m = worker.metrics()
+        for line in (
+            'flashpoint_feedback_total{action="acknowledge"} 1.0',
+            'flashpoint_feedback_total{action="false_positive"} 1.0',
+            'flashpoint_feedback_total{action="dead_letter"} 1.0',
+            'flashpoint_dead_letters_total{reason="invalid_value",source="feedback"} 1.0',
+            "flashpoint_corrections_total 1.0",
+        ):
+            assert line in m, line
 
         # Two more customers complain within minutes, Bob twice: with Alice, a pile-on
         # of three; Bob's second complaint comes from a repeat complainer.

@@ -182,7 +182,9 @@ def check(prom: Prometheus, worker: Worker, s: Settings, produced: int) -> None:
     assert e2e == 4.0
     (p99,) = prom.query("histogram_quantile(0.99, sum by (le) (flashpoint_end_to_end_latency_seconds_bucket))").values()
     assert 0 < p99 < 60
-    assert prom.query("sum(flashpoint_inference_batch_size_count)")[""] >= 1
+    batches = prom.query("sum(flashpoint_inference_batch_size_count)")[""]
+    assert batches >= 1 and prom.query("sum(flashpoint_inference_seconds_count)") == {"": batches}
+    assert prom.query("sum(flashpoint_inference_batch_size_sum)") == {"": 3.0}
     assert prom.query("sum(flashpoint_cascade_events_total)") == {"": 14.0}, "13 of m1, 1 of m2"
     assert prom.wait("flashpoint_active_cascades", lambda r: r == {"": 2.0}) == {"": 2.0}
     # Every partition of every consumed topic has a lag series, and they drain to zero.
@@ -195,6 +197,10 @@ def check(prom: Prometheus, worker: Worker, s: Settings, produced: int) -> None:
     assert not any(prom.query("flashpoint_consumer_lag_seconds").values())
     assert prom.query("flashpoint_ready") == {"": 1.0}
     assert prom.query("sum(flashpoint_rebalances_total)")[""] >= 1
+    assert prom.query("sum(flashpoint_rebalance_seconds_count)")[""] >= 1
+    assert prom.query("sum(flashpoint_commit_seconds_count)")[""] >= 1
+    assert prom.query("sum(flashpoint_mention_age_seconds_count)") == {"": 16.0}
+    assert prom.query("sum(flashpoint_assigned_partitions)") == {"": 4.0 * s.partitions}
     (build,) = prom.api("query", query="flashpoint_build_info")["result"]
     assert build["metric"]["version"] and build["metric"]["faust"]
     (model,) = prom.api("query", query="flashpoint_model_info")["result"]
