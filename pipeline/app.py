@@ -181,13 +181,29 @@ def build(
         manual = stream.noack()
         async for event in manual.events():
             async with commit_lock:
-                if event.message.topic == s.topic_desk:
-                    await desk_one(event)
-                else:
-                    await track_one(event)
+                try:
+                    if event.message.topic == s.topic_desk:
+                        await desk_one(event)
+                    else:
+                        await track_one(event)
+                except Exception as exc:
+                    # An event this code cannot handle is a bug, but it must not stop its
+                    # partition: unacked, it would hold every later commit back. It goes
+                    # to the dead-letter topic, bytes unchanged, for a replay once fixed.
+                    await dead_letter_internal(event, exc)
                 # Table writes are buffered: push them into the open transaction first.
                 await app.producer.buffer.flush()
                 await manual.ack(event)
+
+    async def dead_letter_internal(event: Any, exc: Exception) -> None:
+        m = event.message
+        where = {"topic": m.topic, "partition": m.partition, "offset": m.offset, "reason_code": "processing_error"}
+        log.exception("event failed; dead-lettered", extra=where)
+        source = "mentions" if m.topic == s.topic_classified else "desk"
+        metrics.DEAD_LETTERS.labels(source, "processing_error").inc()
+        reason = f"processing failed ({type(exc).__name__}: {str(exc)[:200]}); reported as a Flashpoint bug"
+        letter = DeadLetter(reason, m.topic, m.partition, m.offset, datetime.now(UTC), code="processing_error")
+        await send_in_transaction_of(event, s.topic_dead_letter, event.key or b"", event.value or b"", letter.headers())
 
     async def track_one(event: Any) -> None:
         cm = ClassifiedMention.from_json(event.value)

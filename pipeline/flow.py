@@ -66,6 +66,17 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
         except InvalidMention as exc:
             result.dead.append((msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now, code=exc.code)))
             continue
+        except Exception as exc:
+            # A decoder bug must cost one dead letter, never the worker: the message
+            # keeps its bytes in the dead-letter topic for a replay once fixed.
+            log.exception(
+                "decoder failed", extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+            )
+            reason = f"could not be decoded ({type(exc).__name__}); reported as a Flashpoint bug"
+            result.dead.append(
+                (msg, DeadLetter(reason, msg.topic, msg.partition, msg.offset, now, code="decoder_error"))
+            )
+            continue
         brands = watchlist.match(mention)
         # A response naming no brand may still belong to a watched cascade: its root decides.
         if not brands and mention.is_root:

@@ -46,6 +46,10 @@ def parse(raw: bytes | None) -> Mention:
         raise InvalidMention(
             f"expected a JSON object (mention schema v1), got a JSON {type(doc).__name__}", "not_object"
         )
+    if _deeper_than(doc, MAX_DEPTH):
+        # The validator recurses into values (and reprs them): a deep enough extra field
+        # would exhaust Python's stack. No mention field needs more than two levels.
+        raise InvalidMention(f"a value is nested deeper than {MAX_DEPTH} levels", "invalid_value")
     errors = sorted(_validator().iter_errors(doc), key=_error_rank)
     if errors:
         raise InvalidMention(_describe(errors[0]), schemas.reason_code(errors[0]))
@@ -69,6 +73,22 @@ def parse(raw: bytes | None) -> Mention:
         lang=doc.get("lang"),
         url=doc.get("url"),
     )
+
+
+MAX_DEPTH = 32
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return False
 
 
 def _parse_time(value: str) -> datetime:
@@ -105,6 +125,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"{where}expected {error.validator_value}, got {type(error.instance).__name__} {error.instance!r:.60}"
     if v == "minimum":
         return f"{where}must be >= {error.validator_value}, got {error.instance}"
+    if v == "maximum":
+        return f"{where}must be <= {error.validator_value:,}, got {error.instance:,}"
     if v == "maxLength":
         return f"{where}longer than {error.validator_value} characters ({len(error.instance)})"
     if v == "minLength":

@@ -30,9 +30,9 @@ MENTIONS = Counter(
 )
 DEAD_LETTERS = Counter(
     "flashpoint_dead_letters_total",
-    "Messages sent to the dead-letter topic, by source (mentions, feedback) and reason code "
-    "(empty, not_json, not_object, missing_field, wrong_type, invalid_value, bad_time, "
-    "unsupported_version, model_error, unknown_escalation).",
+    "Messages sent to the dead-letter topic, by source (mentions, feedback, desk) and reason "
+    "code (empty, not_json, not_object, missing_field, wrong_type, invalid_value, bad_time, "
+    "unsupported_version, decoder_error, model_error, processing_error, unknown_escalation).",
     ["source", "reason"],
 )
 

@@ -120,7 +120,8 @@ class DeadLetter:
     source_offset: int
     failed_at: datetime
     schema_version: int = 1
-    # Bounded (pipeline.schemas.REASON_CODES, model_error, unknown_escalation): what metrics and alerts group by.
+    # Bounded: pipeline.schemas.REASON_CODES, decoder_error, model_error,
+    # processing_error, unknown_escalation. What metrics and alerts group by.
     code: str = "invalid_value"
 
     def headers(self) -> list[tuple[str, bytes]]:

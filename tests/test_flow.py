@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pytest
 from prometheus_client import REGISTRY
 
 from pipeline.brands import Watchlist
@@ -120,3 +121,15 @@ def test_the_kafka_arrival_time_travels_with_the_mention_to_the_desk() -> None:
     assert type(cm).from_json(cm.to_json()).arrived_at == 1_790_000_000.25
     signals = track(cm, CascadeTracker({}, {}, {}), Policy(), NOW, "urn:t")
     assert signals and all(type(x).from_json(x.to_json()).arrived_at == 1_790_000_000.25 for x in signals)
+
+
+def test_a_decoder_bug_costs_one_dead_letter_not_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipeline.flow
+
+    def broken(raw: bytes | None) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(pipeline.flow, "parse", broken)
+    out = ingest([msg(b"{}", 3)], WATCH, FakeModel(), NOW)
+    ((dead, letter),) = out.dead
+    assert dead.offset == 3 and letter.code == "decoder_error" and "RecursionError" in letter.reason

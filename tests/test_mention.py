@@ -33,6 +33,7 @@ BAD = [
     (mention_bytes(kind="retweet"), "kind: 'retweet' is not one of post, reply, quote, repost"),
     (mention_bytes(author={"followers": -1}), "author.followers: must be >= 0"),
     (mention_bytes(author={"followers": 1.5}), "author.followers: expected integer"),
+    (mention_bytes(author={"followers": 2**63 - 1}), "author.followers: must be <= 10,000,000,000"),
     (mention_bytes(text="x" * 10_001), "text: longer than 10000 characters"),
     (mention_bytes(created_at="next tuesday"), "created_at: 'next tuesday' is not an RFC 3339"),
     (mention_bytes(created_at="2026-11-22T14:00:00"), "has no time zone"),
@@ -61,6 +62,7 @@ CODES = [
     "invalid_value",
     "wrong_type",
     "invalid_value",
+    "invalid_value",
     "bad_time",
     "bad_time",
     "missing_field",
@@ -88,3 +90,15 @@ def test_published_schema_rejects_the_same_objects(raw: bytes, reason: str) -> N
 
 def test_published_schema_accepts_the_readme_example() -> None:
     jsonschema.validate(mention_doc(), schema())
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 1023])
+def test_deeply_nested_values_are_refused_before_they_reach_the_validator(depth: int) -> None:
+    raw = mention_bytes(extra="PLACEHOLDER").replace(b'"PLACEHOLDER"', b"[" * depth + b"1" + b"]" * depth)
+    with pytest.raises(InvalidMention, match="nested deeper than 32 levels") as exc:
+        parse(raw)
+    assert exc.value.code == "invalid_value"
+
+
+def test_nesting_within_the_limit_in_an_extra_field_is_fine() -> None:
+    assert parse(mention_bytes(extra={"a": [[[{"b": 1}]]]})).id

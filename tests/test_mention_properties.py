@@ -1,0 +1,56 @@
+"""Generated malformed and strange messages through the real decoder and the cascade
+stage: each is processed or rejected with a reason; nothing else ever happens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import HealthCheck, given, settings
+
+from pipeline.escalation import Policy
+from pipeline.flow import Incoming, ingest, track
+from pipeline.reach import CascadeTracker, Forecaster
+from pipeline.records import ClassifiedMention
+from pipeline.schemas import REASON_CODES
+from pipeline.settings import Settings
+from tests.strategies import malformed_or_strange
+from tests.test_flow import WATCH, FakeModel
+
+EXAMPLES = 10_000
+
+
+def test_every_message_is_processed_or_dead_lettered_with_a_reason() -> None:
+    forecaster = Forecaster.load(Settings().reach_model)
+    tracker = CascadeTracker({}, {}, {})
+    model = FakeModel()
+    now = datetime(2026, 11, 22, 15, tzinfo=UTC)
+    seen = {"dead": 0, "forwarded": 0, "unmatched": 0}
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(malformed_or_strange)
+    def one(raw: bytes) -> None:
+        out = ingest([Incoming(raw, None, "mentions", 0, 7)], WATCH, model, now)
+        assert len(out.dead) + len(out.forward) + out.unmatched == 1
+        for _, letter in out.dead:
+            assert letter.reason and letter.code in REASON_CODES, letter
+            assert letter.source_offset == 7
+            # The headers carry it as bytes: any reason must encode.
+            assert type(letter).from_headers(letter.headers()).reason == letter.reason
+        for cm in out.forward:
+            # What goes to the internal topic comes back the same, and the cascade
+            # stage takes it (forecast included) without raising.
+            again = ClassifiedMention.from_json(cm.to_json())
+            assert again.mention == cm.mention
+            track(again, tracker, Policy(), now, "urn:t", forecaster, 0)
+        seen["dead"] += len(out.dead)
+        seen["forwarded"] += len(out.forward)
+        seen["unmatched"] += out.unmatched
+
+    one()
+    assert sum(seen.values()) >= EXAMPLES, seen
+    assert all(seen.values()), f"every outcome occurs: {seen}"
