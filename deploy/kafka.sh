@@ -6,7 +6,9 @@
 #   deploy/kafka.sh stop             stop every node this script started, cleanly (SIGTERM, then wait)
 #   deploy/kafka.sh status           print the bootstrap servers of running nodes, exit 1 if none
 #
-# Node i listens for clients on KAFKA_PORT+2i and for the controller quorum on KAFKA_PORT+2i+1.
+# Node i listens for clients on KAFKA_PORT+2i and for the controller quorum on KAFKA_PORT+2i+1;
+# with KAFKA_SASL_PORT set, also for SASL/PLAIN clients on KAFKA_SASL_PORT+i (users from
+# KAFKA_SASL_USERS="name:password ...", default flashpoint:flashpoint-secret).
 # Each node is a combined broker+controller; with N=3 the three form one KRaft quorum.
 set -euo pipefail
 
@@ -39,14 +41,29 @@ write_config() {
     voters+="${voters:+,}$((j + 1))@127.0.0.1:$((KAFKA_PORT + 2 * j + 1))"
   done
   local rf=$(( n >= 3 ? 3 : 1 )) isr=$(( n >= 3 ? 2 : 1 ))
+  # Optional SASL/PLAIN listener for clients (KAFKA_SASL_PORT, users from
+  # KAFKA_SASL_USERS="name:password ..."); brokers and controllers keep PLAINTEXT.
+  local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  local advertised="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT" sasl=""
+  if [ -n "${KAFKA_SASL_PORT:-}" ]; then
+    local sport=$((KAFKA_SASL_PORT + i)) users="" u
+    for u in ${KAFKA_SASL_USERS:-flashpoint:flashpoint-secret}; do users+=" user_${u%%:*}=\"${u#*:}\""; done
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$sport"
+    advertised+=",SASL_PLAINTEXT://127.0.0.1:$sport"
+    protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
+    sasl="sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
+  fi
   cat > "$node_dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$((i + 1))
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
+$sasl
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$node_dir/data
 num.partitions=4

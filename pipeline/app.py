@@ -30,6 +30,7 @@ from pipeline.escalation.desk import Desk
 from pipeline.escalation.feedback import InvalidFeedback
 from pipeline.escalation.feedback import parse as parse_feedback
 from pipeline.flow import Classifier, Incoming
+from pipeline.kafka_admin import faust_credentials, security
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
@@ -65,6 +66,7 @@ def build(
     app = faust.App(
         s.app_id,
         broker=broker_urls(s.bootstrap_servers),
+        broker_credentials=faust_credentials(s),
         store="memory://",
         processing_guarantee=s.processing_guarantee,
         topic_partitions=s.partitions,
@@ -310,7 +312,7 @@ def build(
     app.sensors.add(KafkaSensor())
     consumed = (s.topic_mentions, s.topic_classified, s.topic_desk, s.topic_feedback)
     owned: set[tuple[str, int]] = set()
-    probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=min(5.0, s.lag_interval_seconds))
+    probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=min(5.0, s.lag_interval_seconds), **security(s))
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         assigned = args[0] if args else kwargs.get("assigned", set())

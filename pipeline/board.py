@@ -159,7 +159,7 @@ def web_app(board: Board) -> Any:
     return app
 
 
-async def serve(bootstrap_servers: str, topic: str, host: str, port: int, stop: asyncio.Event) -> None:
+async def serve(bootstrap_servers: str, topic: str, host: str, port: int, stop: asyncio.Event, **client: Any) -> None:
     """Follow ``topic`` into the board and serve it until ``stop`` is set."""
     import orjson
     from aiohttp import web
@@ -177,6 +177,6 @@ async def serve(bootstrap_servers: str, topic: str, host: str, port: int, stop: 
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     try:
-        await follow(bootstrap_servers, [topic], take, stop, from_beginning=True)
+        await follow(bootstrap_servers, [topic], take, stop, from_beginning=True, **client)
     finally:
         await runner.cleanup()

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline.kafka_admin import security
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))
 
     async def prepare() -> None:
-        await wait_for_broker(s.bootstrap_servers)
+        await wait_for_broker(s.bootstrap_servers, **security(s))
         await ensure_topics(s)
 
     asyncio.run(prepare())
@@ -108,6 +109,7 @@ def cmd_escalations(args: argparse.Namespace) -> int:
                 print_message(s.topic_escalations),
                 stop,
                 from_beginning=args.from_beginning,
+                **security(s),
             )
         )
     return 0
@@ -138,7 +140,16 @@ def cmd_tail(args: argparse.Namespace) -> int:
             stop.set()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(follow(s.bootstrap_servers, [s.topic_escalations], show, stop, from_beginning=args.from_beginning))
+        asyncio.run(
+            follow(
+                s.bootstrap_servers,
+                [s.topic_escalations],
+                show,
+                stop,
+                from_beginning=args.from_beginning,
+                **security(s),
+            )
+        )
     return 0
 
 
@@ -155,7 +166,9 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     async def go(stop: asyncio.Event) -> None:
         await ensure_topics(s, [s.topic_escalations, s.topic_relay_dead_letter])
-        await relay.run(s.bootstrap_servers, s.topic_escalations, s.topic_relay_dead_letter, group, target, stop)
+        await relay.run(
+            s.bootstrap_servers, s.topic_escalations, s.topic_relay_dead_letter, group, target, stop, **security(s)
+        )
 
     return _until_signal(go)
 
@@ -181,7 +194,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
     s = _settings(args)
 
     async def send() -> int:
-        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
         await producer.start()
         n = 0
         try:
@@ -207,7 +220,7 @@ def cmd_board(args: argparse.Namespace) -> int:
 
     async def go(stop: asyncio.Event) -> None:
         print(f"board on http://{args.host}:{args.port}/ (escalations from {s.topic_escalations})", flush=True)
-        await board.serve(s.bootstrap_servers, s.topic_escalations, args.host, args.port, stop)
+        await board.serve(s.bootstrap_servers, s.topic_escalations, args.host, args.port, stop, **security(s))
 
     return _until_signal(go)
 
@@ -228,7 +241,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     parse(value)  # the same contract the worker checks: a clear error here, not a dead letter there
 
     async def send() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
         await producer.start()
         try:
             await producer.send_and_wait(s.topic_feedback, value, key=args.dedup_key.encode())
@@ -246,7 +259,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     s = _settings(args)
 
     async def go() -> None:
-        await wait_for_broker(s.bootstrap_servers)
+        await wait_for_broker(s.bootstrap_servers, **security(s))
         await ensure_topics(s)
 
     asyncio.run(go())
@@ -270,7 +283,7 @@ def cmd_model_train(args: argparse.Namespace) -> int:
 
         from pipeline.classification import corrections
 
-        found = asyncio.run(corrections.read_topic(s.bootstrap_servers, s.topic_corrections))
+        found = asyncio.run(corrections.read_topic(s.bootstrap_servers, s.topic_corrections, **security(s)))
         merged = Path(tempfile.mkdtemp(prefix="flashpoint-train-")) / args.data.name
         added = corrections.merge(args.data, found, merged)
         print(f"{added} corrected post(s) from {s.topic_corrections} added as 'not a complaint'", file=sys.stderr)

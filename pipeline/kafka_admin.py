@@ -1,9 +1,12 @@
-"""Topic creation and small Kafka helpers shared by the worker, the demo and tests."""
+"""Topic creation and small Kafka helpers shared by the worker, the demo and tests,
+and the one place Kafka security settings become client options."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -11,6 +14,47 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def security(s: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the configured TLS and SASL: every client
+    Flashpoint makes (admin, producers, consumers, the lag probe) takes these."""
+    protocol = s.kafka_security_protocol
+    out: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        out["ssl_context"] = ssl_context(s)
+    if protocol.startswith("SASL"):
+        out |= {
+            "sasl_mechanism": s.kafka_sasl_mechanism,
+            "sasl_plain_username": s.kafka_sasl_username,
+            "sasl_plain_password": s.kafka_sasl_password,
+        }
+    return out
+
+
+def ssl_context(s: Settings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=s.kafka_ssl_cafile or None)
+    if s.kafka_ssl_certfile:
+        ctx.load_cert_chain(s.kafka_ssl_certfile, s.kafka_ssl_keyfile or None)
+    return ctx
+
+
+def faust_credentials(s: Settings) -> Any:
+    """The same settings as Faust's ``broker_credentials`` (None for PLAINTEXT)."""
+    import faust
+
+    protocol = s.kafka_security_protocol
+    if protocol.startswith("SASL"):
+        ctx = ssl_context(s) if protocol == "SASL_SSL" else None
+        return faust.SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password,
+            mechanism=s.kafka_sasl_mechanism,
+            ssl_context=ctx,
+        )
+    if protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(s))
+    return None
 
 
 def topic_names(s: Settings) -> list[str]:
@@ -25,12 +69,13 @@ def topic_names(s: Settings) -> list[str]:
     ]
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0) -> None:
-    """Return once the cluster answers a metadata request; raise after ``timeout``."""
+async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0, **client: Any) -> None:
+    """Return once the cluster answers a metadata request; raise after ``timeout``.
+    ``client``: security options (:func:`security`)."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Exception | None = None
     while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000, **client)
         try:
             await admin.start()
             await admin.list_topics()
@@ -50,7 +95,7 @@ async def ensure_topics(s: Settings, names: list[str] | None = None) -> None:
     have it auto-created with the broker's default partition count, and Faust refuses
     tables whose changelog and source differ in partitions.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers, request_timeout_ms=15000, **security(s))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -109,13 +109,16 @@ async def follow(
     on_message: Callable[[str, bytes | None, list[tuple[str, bytes]]], None],
     stop: asyncio.Event,
     from_beginning: bool = True,
+    **client: Any,
 ) -> None:
     """Call ``on_message(topic, value, headers)`` for every message until ``stop`` is set.
 
     Reads committed data only, so an aborted transaction's output never shows.
+    ``client``: security options (:func:`pipeline.kafka_admin.security`).
     """
     consumer = AIOKafkaConsumer(
         *topics,
+        **client,
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest" if from_beginning else "latest",

@@ -184,6 +184,7 @@ async def run(
     target: Target,
     stop: asyncio.Event,
     timeout: float = 10.0,
+    **client: Any,
 ) -> None:
     """Relay ``topic`` to ``target`` until ``stop`` is set, committing each message's
     offset after the receiver accepted it (or after a permanent refusal went to
@@ -192,13 +193,14 @@ async def run(
 
     consumer = AIOKafkaConsumer(
         topic,
+        **client,
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", **client)
     await consumer.start()
     await producer.start()
     try:

@@ -27,6 +27,18 @@ def _doc(text: str, secret: bool = False, **kwargs: Any) -> Any:
 @dataclass(frozen=True)
 class Settings:
     bootstrap_servers: str = _doc("Kafka bootstrap servers, comma separated.", default="127.0.0.1:9092")
+    kafka_security_protocol: str = _doc(
+        "How every Flashpoint client talks to Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+        default="PLAINTEXT",
+    )
+    kafka_sasl_mechanism: str = _doc("SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.", default="PLAIN")
+    kafka_sasl_username: str = _doc("SASL user name.", default="")
+    kafka_sasl_password: str = _doc("SASL password (a secret: never logged).", secret=True, default="")
+    kafka_ssl_cafile: str = _doc(
+        "TLS: CA bundle that signed the brokers' certificates (empty: system CAs).", default=""
+    )
+    kafka_ssl_certfile: str = _doc("TLS: client certificate, for brokers that require one.", default="")
+    kafka_ssl_keyfile: str = _doc("TLS: the client certificate's private key.", default="")
     app_id: str = _doc(
         "Faust application id: the consumer group and the prefix of internal topics.",
         default="flashpoint",
@@ -159,6 +171,13 @@ class Settings:
             problems.append("precision must be auto, fp32, bf16 or int8")
         if self.cascade_ttl_seconds <= 0 or self.sweep_interval_seconds <= 0:
             problems.append("cascade_ttl_seconds and sweep_interval_seconds must be > 0")
+        if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+            problems.append("kafka_security_protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+        if self.kafka_security_protocol.startswith("SASL"):
+            if self.kafka_sasl_mechanism not in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+                problems.append("kafka_sasl_mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+            if not self.kafka_sasl_username or not self.kafka_sasl_password:
+                problems.append("SASL needs kafka_sasl_username and kafka_sasl_password")
         if self.log_format not in ("text", "json"):
             problems.append("log_format must be text or json")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):

@@ -50,7 +50,9 @@ def merge(data_csv: Path, corrections: Iterable[Mapping[str, Any]], out: Path) -
     return added
 
 
-async def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 3.0) -> list[dict[str, Any]]:
+async def read_topic(
+    bootstrap_servers: str, topic: str, idle_seconds: float = 3.0, **client: Any
+) -> list[dict[str, Any]]:
     """Every correction on ``topic``, from the beginning until it has been quiet for
     ``idle_seconds``."""
     import orjson
@@ -58,6 +60,7 @@ async def read_topic(bootstrap_servers: str, topic: str, idle_seconds: float = 3
 
     consumer = AIOKafkaConsumer(
         topic,
+        **client,
         bootstrap_servers=bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest",

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline.demo.embedded import EmbeddedBroker, _die_with_parent
 from pipeline.demo.stream import script
-from pipeline.kafka_admin import ensure_topics, wait_for_broker
+from pipeline.kafka_admin import ensure_topics, security, wait_for_broker
 from pipeline.ops import follow, format_dead_letter, format_escalation
 from pipeline.settings import Settings
 
@@ -109,7 +109,7 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
 
 
 async def _prepare(s: Settings) -> None:
-    await wait_for_broker(s.bootstrap_servers)
+    await wait_for_broker(s.bootstrap_servers, **security(s))
     await ensure_topics(s)
 
 
@@ -129,7 +129,9 @@ async def _replay_and_print(
 
     async def replay() -> None:
         # Idempotence off: the embedded broker rejects idempotent producers.
-        producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=False)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.bootstrap_servers, acks="all", enable_idempotence=False, **security(s)
+        )
         await producer.start()
         try:
             items = script(datetime.now(UTC))
@@ -152,7 +154,8 @@ async def _replay_and_print(
         )
         stop.set()
 
-    follower = asyncio.create_task(follow(s.bootstrap_servers, [s.topic_escalations, s.topic_dead_letter], show, stop))
+    topics = [s.topic_escalations, s.topic_dead_letter]
+    follower = asyncio.create_task(follow(s.bootstrap_servers, topics, show, stop, **security(s)))
     tasks = [asyncio.create_task(replay()), asyncio.create_task(watchdog())]
     try:
         if duration is None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -165,7 +166,13 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 
 async def collect(
-    bootstrap: str, topic: str, until: int, timeout: float, worker: Worker | None = None, settle: float = 0.0
+    bootstrap: str,
+    topic: str,
+    until: int,
+    timeout: float,
+    worker: Worker | None = None,
+    settle: float = 0.0,
+    client: dict[str, Any] | None = None,
 ) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
     """Committed messages of ``topic`` from the start, until ``until`` arrived (then
     ``settle`` seconds more, to catch extras) or ``timeout``."""
@@ -175,6 +182,7 @@ async def collect(
         group_id=None,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **(client or {}),
     )
     await c.start()
     got: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
