@@ -7,6 +7,7 @@ KRaft node is started on 127.0.0.1:39092 for the session and stopped after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -42,14 +43,21 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.which("java") is not None and shutil.which("mvn") is not None,
         "java and mvn are needed to run Kafka from Maven Central jars",
     )
-    env = {**os.environ, "KAFKA_PORT": str(KAFKA_PORT), "KAFKA_STATE_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    with kafka_sh(tmp_path_factory.mktemp("kafka"), KAFKA_PORT=str(KAFKA_PORT)):
+        yield f"127.0.0.1:{KAFKA_PORT}"
+
+
+@contextlib.contextmanager
+def kafka_sh(state_dir: Path, **env: str) -> Iterator[None]:
+    """A broker from deploy/kafka.sh with these KAFKA_* settings, stopped afterwards."""
+    full = {**os.environ, **env, "KAFKA_STATE_DIR": str(state_dir)}
     script = str(REPO / "deploy" / "kafka.sh")
-    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=600)
+    started = subprocess.run([script, "start"], env=full, capture_output=True, text=True, timeout=600)
     assert started.returncode == 0, f"kafka.sh start failed:\n{started.stdout}\n{started.stderr}"
     try:
-        yield f"127.0.0.1:{KAFKA_PORT}"
+        yield
     finally:
-        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
+        subprocess.run([script, "stop"], env=full, capture_output=True, timeout=120)
 
 
 def free_port() -> int:

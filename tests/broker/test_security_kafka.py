@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +11,8 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline.kafka_admin import security
 from pipeline.settings import Settings
-from tests.broker.conftest import collect, make_worker
+from tests.broker.conftest import collect, kafka_sh, make_worker
 from tests.broker.test_pipeline_kafka import root
-from tests.conftest import REPO
 
 pytestmark = pytest.mark.broker
 
@@ -25,20 +22,13 @@ PASSWORD = "s3cr3t-Pa55word-for-the-test"
 
 @pytest.fixture(scope="module")
 def sasl_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "KAFKA_PORT": str(PORT),
-        "KAFKA_SASL_PORT": str(SASL_PORT),
-        "KAFKA_SASL_USERS": f"flashpoint:{PASSWORD}",
-        "KAFKA_STATE_DIR": str(tmp_path_factory.mktemp("kafka-sasl")),
-    }
-    script = str(REPO / "deploy" / "kafka.sh")
-    started = subprocess.run([script, "start"], env=env, capture_output=True, text=True, timeout=600)
-    assert started.returncode == 0, f"kafka.sh start failed:\n{started.stdout}\n{started.stderr}"
-    try:
+    with kafka_sh(
+        tmp_path_factory.mktemp("kafka-sasl"),
+        KAFKA_PORT=str(PORT),
+        KAFKA_SASL_PORT=str(SASL_PORT),
+        KAFKA_SASL_USERS=f"flashpoint:{PASSWORD}",
+    ):
         yield f"127.0.0.1:{SASL_PORT}"
-    finally:
-        subprocess.run([script, "stop"], env=env, capture_output=True, timeout=120)
 
 
 def test_the_worker_runs_through_sasl_plain(sasl_kafka: str, settings: Settings, tmp_path: Path) -> None:
