@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.classification.model import EMBEDDING_DIM, Encoder, mean_pool, pick_device
+from pipeline.classification.model import Encoder, mean_pool, pick_device
 from pipeline.classification.precision import activation_ranges, with_precision
 from pipeline.classification.training import Dataset
 
@@ -60,11 +60,10 @@ class MultiTask(nn.Module):
         super().__init__()
         self.encoder_model = encoder.model
         self.drop = nn.Dropout(dropout)
-        self.complaint = nn.Linear(EMBEDDING_DIM, 1)
-        self.severity = nn.Linear(EMBEDDING_DIM, 4)
-        self.aux = nn.ModuleDict(
-            {name: nn.Linear(EMBEDDING_DIM, len(set(v.values()))) for name, v in AUXILIARY.items()}
-        )
+        dim = encoder.dim
+        self.complaint = nn.Linear(dim, 1)
+        self.severity = nn.Linear(dim, 4)
+        self.aux = nn.ModuleDict({name: nn.Linear(dim, len(set(v.values()))) for name, v in AUXILIARY.items()})
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder_model(input_ids=input_ids, attention_mask=attention_mask)
@@ -87,12 +86,14 @@ def train_fold(
     device: str = "auto",
     log: Any = print,
     teacher: np.ndarray | None = None,
+    encoder_dir: Path | None = None,
 ) -> tuple[MultiTask, Encoder]:
     """``teacher``: a bigger model's complaint logits for every row of ``data`` (NaN
-    where it has none), to distil from with ``cfg.distil_weight``."""
+    where it has none), to distil from with ``cfg.distil_weight``. ``encoder_dir``:
+    fine-tune another checkpoint instead of MiniLM (models/distil_experiment.py)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    encoder = Encoder(pick_device(device), max_length=cfg.max_length)
+    encoder = Encoder(pick_device(device), max_length=cfg.max_length, path=encoder_dir)
     model = MultiTask(encoder, cfg.dropout).to(encoder.device)
     model.train()
     enc_params = list(model.encoder_model.parameters())

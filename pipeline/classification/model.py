@@ -30,7 +30,6 @@ from transformers.utils import logging as transformers_logging
 from pipeline.classification.precision import int8_measured_ok, resolve_precision, with_precision
 from pipeline.classification.text import normalise
 
-EMBEDDING_DIM = 384
 SEVERITY_LABELS = ("no explicit reproach", "disapproval", "accusation", "blame")
 
 
@@ -72,8 +71,11 @@ class Encoder:
         precision: str = "fp32",
         ranges: dict[str, torch.Tensor] | None = None,
         int8_ok: bool = False,
+        path: Path | None = None,
     ) -> None:
-        path = encoder_path()
+        # ``path``: another sentence-transformers checkpoint directory, for training-time
+        # experiments (a bigger teacher); the shipped model is always the packaged MiniLM.
+        path = path or encoder_path()
         self.device = device
         self.max_length = max_length
         self.precision = resolve_precision(precision, device, int8_ok)
@@ -88,6 +90,7 @@ class Encoder:
             missing, unexpected = model.load_state_dict(state, strict=False)
             if unexpected or [k for k in missing if "position_ids" not in k]:
                 raise ValueError(f"{weights}: does not fit the MiniLM encoder ({missing[:3]}, {unexpected[:3]})")
+        self.dim = int(model.config.hidden_size)
         self.model = with_precision(model.to(device).eval(), self.precision, ranges)
 
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
@@ -116,7 +119,7 @@ class Encoder:
     @torch.inference_mode()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         parts = [self.forward(self.preprocess(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
-        return torch.cat(parts) if parts else torch.empty(0, EMBEDDING_DIM)
+        return torch.cat(parts) if parts else torch.empty(0, self.dim)
 
 
 class ComplaintModel:

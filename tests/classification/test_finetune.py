@@ -62,3 +62,22 @@ def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     labels = np.array([int(r["label"]) for r in rows])
     # Trained on these very rows: it must separate them.
     assert probs[labels == 1].mean() > probs[labels == 0].mean() + 0.2
+
+
+def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> None:
+    from pipeline.classification.finetune import predict_logits, train_fold
+    from pipeline.classification.training import load_csv
+
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(complaints_csv_text(24))
+    data = load_csv(csv_file)
+    # A teacher that contradicts every label: with all the weight on it, the student
+    # must learn the teacher's view, not the labels'.
+    teacher = np.where(data.labels == 1, -6.0, 6.0)
+    cfg = dataclasses.replace(
+        FinetuneConfig(), epochs=4, batch_size=8, lr_encoder=1e-4, distil_weight=1.0, severity_weight=0.0
+    )
+    idx = np.arange(len(data.texts))
+    model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, teacher=teacher)
+    logits, _ = predict_logits(model, encoder, data.texts)
+    assert logits[data.labels == 0].mean() > logits[data.labels == 1].mean()
