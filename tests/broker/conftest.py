@@ -162,12 +162,14 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[Worker]:
         w.stop()
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes | None = None, **client: Any) -> None:
+    """Send ``values`` in order, all under ``key`` (the integrator's order kept), or each
+    under a random key (spread over the partitions). ``client``: more producer options."""
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client)
     await p.start()
     try:
         for v in values:
-            await p.send(topic, v, key=str(uuid.uuid4()).encode())
+            await p.send(topic, v, key=key or str(uuid.uuid4()).encode())
         await p.flush()
     finally:
         await p.stop()

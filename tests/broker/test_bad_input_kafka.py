@@ -8,19 +8,17 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from hypothesis import HealthCheck, given, settings
 
 from pipeline.flow import Incoming, ingest
 from pipeline.records import DeadLetter
 from pipeline.schemas import REASON_CODES
 from pipeline.settings import Settings
-from tests.broker.conftest import collect, make_worker
+from tests.broker.conftest import collect, make_worker, produce
 from tests.broker.test_pipeline_kafka import escalations_of, root
 from tests.strategies import malformed_or_strange
 from tests.test_flow import FakeModel
@@ -71,18 +69,10 @@ def test_generated_bad_input_is_dead_lettered_and_the_worker_keeps_up(settings: 
         worker.wait_ready()
 
         async def go() -> tuple[list, list]:  # type: ignore[type-arg]
-            p = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
-            await p.start()
-            try:
-                for topic, values in internal.items():
-                    for v in values:
-                        await p.send(topic, v, key=b"garbage")
-                for v in stream:
-                    # Random keys: bad messages land on every partition.
-                    await p.send(settings.topic_mentions, v, key=uuid.uuid4().bytes)
-                await p.flush()
-            finally:
-                await p.stop()
+            for topic, values in internal.items():
+                await produce(settings.bootstrap_servers, topic, values, key=b"garbage")
+            # Random keys: bad messages land on every partition.
+            await produce(settings.bootstrap_servers, settings.topic_mentions, stream, linger_ms=5)
             dead = await collect(settings.bootstrap_servers, settings.topic_dead_letter, n_dead + 5, 300, worker, 3)
             # Valid-but-strange mentions that name Acme escalate too: wait for ours.
             ours = {f"ok{i}" for i in range(len(complaints))}

@@ -94,16 +94,7 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
 
     async def go() -> tuple[list[Any], list[Any]]:
         # One key: the integrator's order is kept, so the cascade rises level by level.
-        from aiokafka import AIOKafkaProducer
-
-        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
-        await p.start()
-        try:
-            for v in stream:
-                await p.send(s.topic_mentions, v, key=b"integrator-1")
-            await p.flush()
-        finally:
-            await p.stop()
+        await produce(s.bootstrap_servers, s.topic_mentions, stream, key=b"integrator-1")
         esc, dead = await asyncio.gather(
             collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=180, worker=worker, settle=5),
             collect(s.bootstrap_servers, s.topic_dead_letter, until=len(BAD), timeout=180, worker=worker),

@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.schemas import REASON_CODES
 from pipeline.settings import Settings
-from tests.broker.conftest import Worker, collect, free_port, make_worker
+from tests.broker.conftest import Worker, collect, free_port, make_worker, produce
 from tests.broker.test_pipeline_kafka import BAD, ROOT_TEXT, root, viral_cascade
 from tests.conftest import REPO, need
 from tests.factories import mention_bytes
@@ -145,16 +145,7 @@ def check_logs(log: str, secret: str, texts: list[str]) -> None:
 
 def _run_stream(worker: Worker, s: Settings, stream: list[bytes]) -> None:
     async def go() -> list[Any]:
-        from aiokafka import AIOKafkaProducer
-
-        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
-        await p.start()
-        try:
-            for v in stream:
-                await p.send(s.topic_mentions, v, key=b"integrator-1")
-            await p.flush()
-        finally:
-            await p.stop()
+        await produce(s.bootstrap_servers, s.topic_mentions, stream, key=b"integrator-1")
         return await collect(s.bootstrap_servers, s.topic_escalations, until=4, timeout=180, worker=worker, settle=3)
 
     assert len(asyncio.run(go())) == 4, worker.tail()

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaProducer
 
 from pipeline.kafka_admin import security
 from pipeline.settings import Settings
-from tests.broker.conftest import collect, kafka_sh, make_worker
+from tests.broker.conftest import collect, kafka_sh, make_worker, produce
 from tests.broker.test_pipeline_kafka import root
 
 pytestmark = pytest.mark.broker
@@ -45,12 +45,7 @@ def test_the_worker_runs_through_sasl_plain(sasl_kafka: str, settings: Settings,
         worker.wait_ready()
 
         async def go() -> list:  # type: ignore[type-arg]
-            p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
-            await p.start()
-            try:
-                await p.send_and_wait(s.topic_mentions, root("sasl1"))
-            finally:
-                await p.stop()
+            await produce(s.bootstrap_servers, s.topic_mentions, [root("sasl1")], **security(s))
             return await collect(s.bootstrap_servers, s.topic_escalations, 1, 120, worker, client=security(s))
 
         (event,) = asyncio.run(go())
