@@ -53,6 +53,16 @@ class Flashpoint:
     watchlist: Watchlist
 
 
+def dead_lettered(source: str, letter: DeadLetter, message: str = "dead letter: %s", failed: bool = False) -> None:
+    """Count and log one dead letter; where it came from is in the letter itself.
+    ``failed``: log it as an error with the traceback being handled (a Flashpoint bug)."""
+    metrics.DEAD_LETTERS.labels(source, letter.code).inc()
+    where: dict[str, Any] = {"topic": letter.source_topic, "reason_code": letter.code}
+    if letter.source_offset >= 0:
+        where |= {"partition": letter.source_partition, "offset": letter.source_offset}
+    log.log(logging.ERROR if failed else logging.WARNING, message, letter.reason, extra=where, exc_info=failed)
+
+
 def broker_urls(bootstrap_servers: str) -> list[str]:
     return [f"kafka://{s.strip()}" for s in bootstrap_servers.split(",") if s.strip()]
 
@@ -150,9 +160,7 @@ def build(
             pending = []
             for msg, letter in result.dead:
                 metrics.MENTIONS.labels("dead_letter").inc()
-                metrics.DEAD_LETTERS.labels("mentions", letter.code).inc()
-                where = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
-                log.warning("dead letter: %s", letter.reason, extra={**where, "reason_code": letter.code})
+                dead_lettered("mentions", letter)
                 pending.append(
                     await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None, None, letter.headers())
                 )
@@ -199,12 +207,10 @@ def build(
 
     async def dead_letter_internal(event: Any, exc: Exception) -> None:
         m = event.message
-        where = {"topic": m.topic, "partition": m.partition, "offset": m.offset, "reason_code": "processing_error"}
-        log.exception("event failed; dead-lettered", extra=where)
-        source = "mentions" if m.topic == s.topic_classified else "desk"
-        metrics.DEAD_LETTERS.labels(source, "processing_error").inc()
         reason = f"processing failed ({type(exc).__name__}: {str(exc)[:200]}); reported as a Flashpoint bug"
         letter = DeadLetter(reason, m.topic, m.partition, m.offset, datetime.now(UTC), code="processing_error")
+        source = "mentions" if m.topic == s.topic_classified else "desk"
+        dead_lettered(source, letter, "event failed; dead-lettered: %s", failed=True)
         await send_in_transaction_of(event, s.topic_dead_letter, event.key or b"", event.value or b"", letter.headers())
 
     async def track_one(event: Any) -> None:
@@ -254,9 +260,8 @@ def build(
             )
         if out.rejected:
             metrics.FEEDBACK.labels("rejected").inc()
-            metrics.DEAD_LETTERS.labels("feedback", "unknown_escalation").inc()
-            log.warning("dead letter (from %s): %s", where, out.rejected, extra={"reason_code": "unknown_escalation"})
             letter = DeadLetter(out.rejected, s.topic_feedback, -1, -1, datetime.now(UTC), code="unknown_escalation")
+            dead_lettered("feedback", letter, f"dead letter (from {where}): %s")
             value = orjson.dumps(signal.feedback)
             await send_in_transaction_of(event, s.topic_dead_letter, signal.brand.encode(), value, letter.headers())
 
@@ -270,10 +275,8 @@ def build(
                 fb = parse_feedback(event.value)
             except InvalidFeedback as exc:
                 metrics.FEEDBACK.labels("dead_letter").inc()
-                metrics.DEAD_LETTERS.labels("feedback", exc.code).inc()
-                where = {"topic": m.topic, "partition": m.partition, "offset": m.offset, "reason_code": exc.code}
-                log.warning("dead letter: %s", exc, extra=where)
                 letter = DeadLetter(str(exc), m.topic, m.partition, m.offset, datetime.now(UTC), code=exc.code)
+                dead_lettered("feedback", letter)
                 await app.producer.send_and_wait(
                     s.topic_dead_letter, event.key, event.value or b"", None, None, letter.headers()
                 )

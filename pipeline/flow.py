@@ -49,6 +49,9 @@ class Incoming:
     offset: int
     timestamp: float | None = None  # Kafka's, Unix seconds
 
+    def dead_letter(self, reason: str, code: str, now: datetime) -> DeadLetter:
+        return DeadLetter(reason, self.topic, self.partition, self.offset, now, code=code)
+
 
 @dataclass
 class IngestResult:
@@ -64,7 +67,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
         try:
             mention = parse(msg.value)
         except InvalidMention as exc:
-            result.dead.append((msg, DeadLetter(str(exc), msg.topic, msg.partition, msg.offset, now, code=exc.code)))
+            result.dead.append((msg, msg.dead_letter(str(exc), exc.code, now)))
             continue
         except Exception as exc:
             # A decoder bug must cost one dead letter, never the worker: the message
@@ -73,9 +76,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
                 "decoder failed", extra={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
             )
             reason = f"could not be decoded ({type(exc).__name__}); reported as a Flashpoint bug"
-            result.dead.append(
-                (msg, DeadLetter(reason, msg.topic, msg.partition, msg.offset, now, code="decoder_error"))
-            )
+            result.dead.append((msg, msg.dead_letter(reason, "decoder_error", now)))
             continue
         brands = watchlist.match(mention)
         # A response naming no brand may still belong to a watched cascade: its root decides.
@@ -89,9 +90,9 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
     by_index = _classify(model, [keep[i][1] for i in to_classify], to_classify)
     for i, (msg, mention, brands) in enumerate(keep):
         v = by_index.get(i)
-        if v is None and i in to_classify:
+        if v is None and mention.kind != "repost":
             reason = "model: the complaint model failed on this text alone (see the worker log)"
-            result.dead.append((msg, DeadLetter(reason, msg.topic, msg.partition, msg.offset, now, code="model_error")))
+            result.dead.append((msg, msg.dead_letter(reason, "model_error", now)))
             continue
         result.forward.append(
             ClassifiedMention(

@@ -136,7 +136,7 @@ class LagProbe:
                         open_.discard(tp)
         finally:
             # Paused between samples: the consumer would otherwise keep prefetching. (Not
-            # unassigned: aiokafka 0.12's fetcher then hangs in stop().)
+            # unassigned: aiokafka 0.14's fetcher then hangs in stop().)
             c.pause(*tps)
         # Still open at the deadline: the broker is slow; the offset is behind for sure,
         # so report lag with an unknown (zero) age rather than none at all.
