@@ -2,14 +2,14 @@
 
 - bf16 halves memory traffic and uses the CPU's bf16 instructions where it has them
   (AVX512-BF16, AMX); embeddings stay within about 1% of fp32.
-- int8 is dynamic quantisation of every Linear layer, per output channel, after
-  SmoothQuant-style smoothing (Xiao et al., ICML 2023): MiniLM's activations have a few
-  channels far larger than the rest, and one int8 scale per activation tensor would
-  spend its range on them. Each Linear input is divided by a per-channel factor and the
-  weight's columns multiplied by it (exact in real arithmetic), which moves that range
-  from activations, quantised coarsely at run time, into weights, quantised per channel.
-  The factors come from activation ranges recorded on training text and ship with the
-  model (``smoothing.safetensors``).
+- int8 quantises every Linear layer's weights per output channel and its inputs per
+  token at run time (:class:`Int8Linear`), after SmoothQuant-style smoothing (Xiao et
+  al., ICML 2023): MiniLM's activations have a few channels far larger than the rest,
+  and one int8 scale per token would spend its range on them. Each Linear input is
+  divided by a per-channel factor and the weight's columns multiplied by it (exact in
+  real arithmetic), which moves that range from activations, quantised coarsely at run
+  time, into weights, quantised per channel. The factors come from activation ranges
+  recorded on training text and ship with the model (``smoothing.safetensors``).
 """
 
 from __future__ import annotations
@@ -113,22 +113,55 @@ def smooth(model: nn.Module, ranges: dict[str, torch.Tensor]) -> nn.Module:
     return model
 
 
-def quantize_int8(model: nn.Module, ranges: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """An int8 copy of ``model``, smoothed first when ``ranges`` are given (the original
-    is left as it was)."""
-    import copy
+class Int8Linear(nn.Module):
+    """A Linear in int8: weights quantised once per output channel, inputs at run time
+    per row (per token), multiplied in exact int32 arithmetic (``torch._int_mm``).
 
-    from torch.ao.quantization import per_channel_dynamic_qconfig
+    Per row, not per tensor (PyTorch's dynamic quantisation): a token's result then
+    depends on that token alone, never on the other posts that share its batch. With one
+    scale per batch, a post's complaint severity could change with its neighbours, and a
+    batch replayed after a crash could decide differently from the first time.
+    """
+
+    weight_t: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor | None
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(1) / 127.0).clamp(min=1e-12)
+        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        self.register_buffer("weight_t", q.t().contiguous())
+        self.register_buffer("weight_scale", scale)
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        rows = x.reshape(-1, shape[-1]).float()
+        scale = rows.abs().amax(1, keepdim=True).clamp_(min=1e-12).div_(127.0)
+        # |rows / scale| <= 127 by construction: no clamp needed.
+        q = torch.round(rows / scale).to(torch.int8)
+        out = torch._int_mm(q, self.weight_t).float().mul_(scale).mul_(self.weight_scale)
+        if self.bias is not None:
+            out.add_(self.bias)
+        return out.reshape(*shape[:-1], self.out_features)
+
+
+def quantize_int8(model: nn.Module, ranges: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """An int8 copy of ``model`` (every Linear an :class:`Int8Linear`), smoothed first
+    when ``ranges`` are given (the original is left as it was)."""
+    import copy
 
     model = copy.deepcopy(model)
     if ranges:
         smooth(model, ranges)
-    return cast(
-        nn.Module,
-        torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            model, {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
-        ),
-    )
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(parent, name, Int8Linear(child))
+    return model
 
 
 def with_precision(model: nn.Module, precision: str, ranges: dict[str, torch.Tensor] | None = None) -> nn.Module:

@@ -288,9 +288,10 @@ def model_card(config: dict[str, Any]) -> str:
   @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.
 - Complaint probability calibrated by temperature T={config["temperature"]} (fitted on
   the out-of-fold logits).
-- Inference precision (`FLASHPOINT_PRECISION=auto`): on a CPU int8 (smoothed dynamic
-  quantisation, `smoothing.safetensors`) when the int8 row below is within half a point
-  of fp32, else bf16 where the CPU has it natively, else fp32; fp32 on a GPU.
+- Inference precision (`FLASHPOINT_PRECISION=auto`): on a CPU int8 (smoothed, weights
+  per channel, inputs per token, `smoothing.safetensors`) when the int8 row below is
+  within half a point of fp32, else bf16 where the CPU has it natively, else fp32; fp32
+  on a GPU. Per token, a post's verdict does not depend on the rest of its batch.
 - Files: `encoder.safetensors` (fp16 encoder weights, loaded over the packaged
   checkpoint), `head.safetensors`, `config.json` (this card's figures)."""
     else:

@@ -54,3 +54,14 @@ def test_bf16_is_close() -> None:
     ref = model(x)
     out = with_precision(copy.deepcopy(model), "bf16")(x.bfloat16()).float()
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def test_int8_row_does_not_depend_on_the_rest_of_the_batch() -> None:
+    # One scale per token: a post's verdict must not change with its batch neighbours
+    # (a batch replayed after a crash would otherwise decide differently).
+    model, x = _outlier_model()
+    q = quantize_int8(model, activation_ranges(model, model, [x]))
+    alone = q(x[:1])
+    loud = torch.cat([x[:1], x[1:40] * 50.0])
+    assert torch.equal(q(loud)[:1], alone)
+    assert (alone - model(x[:1])).abs().max() < 0.05 * model(x[:1]).abs().max()
