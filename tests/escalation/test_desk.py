@@ -219,3 +219,15 @@ def test_an_earlier_complaint_arriving_late_raises_the_later_conversation() -> N
     # Raised once: neither another old complaint nor a new decision raises it again.
     assert not [e for e in d.handle(complaint("bob", "r1", minutes=-10), 0, at(32)).events if "r4" in e["subject"]]
     assert d.handle(decision("info", cascade="r4", author="bob"), 0, at(33)).events == []
+
+
+def test_a_complaint_heard_again_changes_nothing() -> None:
+    # A replay after a crash, or the at-least-once hop into the desk, delivers it twice.
+    d = desk()
+    first = complaint("alice", "r")
+    d.handle(first, 0, at(0))
+    assert d.handle(first, 0, at(1)).events == []
+    (e,) = d.handle(decision("info", author="alice"), 0, at(1)).events
+    h = e["data"]["customer_history"]
+    assert h["complaints"] == 1 and h["links"] == [first.complaint["url"]], h  # type: ignore[index]
+    assert len(d.pile_ons["Acme"]["complaints"]) == 1
