@@ -5,6 +5,8 @@
 #   deploy/kafka.sh start [N]        format and start N nodes (default 1), wait until they accept clients
 #   deploy/kafka.sh stop             stop every node this script started, cleanly (SIGTERM, then wait)
 #   deploy/kafka.sh status           print the bootstrap servers of running nodes, exit 1 if none
+#   deploy/kafka.sh kill I           SIGKILL node I (fault injection: a crashed broker)
+#   deploy/kafka.sh restart I        start node I again on its data (after stop or kill)
 #
 # Node i listens for clients on KAFKA_PORT+2i and for the controller quorum on KAFKA_PORT+2i+1;
 # with KAFKA_SASL_PORT set, also for SASL/PLAIN clients on KAFKA_SASL_PORT+i (users from
@@ -103,12 +105,7 @@ start() {
     write_config "$i" "$n" "$node_dir"
     tool kafka.tools.StorageTool format -t "$cluster_id" -c "$node_dir/server.properties" >"$node_dir/logs/format.log" 2>&1 \
       || { cat "$node_dir/logs/format.log" >&2; exit 1; }
-    # setsid: the broker must outlive the caller's process group (CI steps, test sessions); stop() signals it by pid.
-    setsid java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$here/kafka/log4j2.xml" \
-      -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$node_dir/server.properties" \
-      >"$node_dir/logs/server.out" 2>&1 < /dev/null &
-    echo $! > "$node_dir/pid"
+    launch "$node_dir"
   done
   for ((i = 0; i < n; i++)); do
     local node_dir="$KAFKA_STATE_DIR/node$((i + 1))"
@@ -116,6 +113,40 @@ start() {
   done
   wait_ready "$n"
   status
+}
+
+launch() {
+  local node_dir="$1"
+  # setsid: the broker must outlive the caller's process group (CI steps, test sessions); stop() signals it by pid.
+  setsid java $KAFKA_HEAP -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$here/kafka/log4j2.xml" \
+    -cp "$KAFKA_LIB_DIR/*" kafka.Kafka "$node_dir/server.properties" \
+    >>"$node_dir/logs/server.out" 2>&1 < /dev/null &
+  echo $! > "$node_dir/pid"
+}
+
+# Fault injection: SIGKILL node I (a crash: no clean shutdown, no leadership hand-over).
+kill_node() {
+  local node_dir="$KAFKA_STATE_DIR/node${1:?node number}" pid
+  pid="$(cat "$node_dir/pid" 2>/dev/null)" || { echo "kafka.sh: node $1 is not running" >&2; exit 1; }
+  kill -KILL "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$node_dir/pid"
+}
+
+# Start node I again on its existing data (after stop or kill), and wait until it serves.
+restart_node() {
+  local i="${1:?node number}" node_dir="$KAFKA_STATE_DIR/node$1" mark
+  [ -f "$node_dir/server.properties" ] || { echo "kafka.sh: node $i was never started" >&2; exit 1; }
+  if [ -f "$node_dir/pid" ] && kill -0 "$(cat "$node_dir/pid")" 2>/dev/null; then return 0; fi
+  mark="$(grep -c "Kafka Server started" "$node_dir/logs/server.out" 2>/dev/null || true)"
+  launch "$node_dir"
+  wait_port $((KAFKA_PORT + 2 * (i - 1))) "$(cat "$node_dir/pid")" "$node_dir/logs/server.out"
+  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  until [ "$(grep -c "Kafka Server started" "$node_dir/logs/server.out")" -gt "${mark:-0}" ]; do
+    if ((SECONDS > deadline)); then echo "kafka.sh: node $i did not report ready" >&2; exit 1; fi
+    sleep 0.5
+  done
 }
 
 # An open port is not yet a broker that serves metadata: wait for each node to log that it started.
@@ -168,5 +199,7 @@ case "${1:-}" in
   start) start "${2:-1}" ;;
   stop) stop ;;
   status) status ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  kill) kill_node "${2:-}" ;;
+  restart) restart_node "${2:-}" ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

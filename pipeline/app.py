@@ -95,6 +95,9 @@ def build(
         broker_commit_interval=1_000_000.0,
         # Faust's default 300 ms linger adds to every escalation's latency for no gain here.
         producer_linger=0.005,
+        # acks=all: with min.insync.replicas=2 on a 3-node cluster, a record the worker
+        # counts as sent survives the loss of any one broker.
+        producer_acks=-1,
         # A classification batch runs in an executor, yet be generous: a rebalance storm
         # costs far more than a late heartbeat.
         broker_session_timeout=30.0,

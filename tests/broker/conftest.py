@@ -48,11 +48,11 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def kafka_sh(state_dir: Path, **env: str) -> Iterator[None]:
-    """A broker from deploy/kafka.sh with these KAFKA_* settings, stopped afterwards."""
+def kafka_sh(state_dir: Path, nodes: str = "1", **env: str) -> Iterator[None]:
+    """``nodes`` brokers from deploy/kafka.sh with these KAFKA_* settings, stopped afterwards."""
     full = {**os.environ, **env, "KAFKA_STATE_DIR": str(state_dir)}
     script = str(REPO / "deploy" / "kafka.sh")
-    started = subprocess.run([script, "start"], env=full, capture_output=True, text=True, timeout=600)
+    started = subprocess.run([script, "start", nodes], env=full, capture_output=True, text=True, timeout=600)
     assert started.returncode == 0, f"kafka.sh start failed:\n{started.stdout}\n{started.stderr}"
     try:
         yield
@@ -132,6 +132,11 @@ def make_worker(s: Settings, log: Path) -> Worker:
 
 @pytest.fixture
 def settings(kafka: str, tmp_path: Path) -> Settings:
+    return run_settings(kafka, tmp_path)
+
+
+def run_settings(kafka: str, tmp_path: Path) -> Settings:
+    """Settings for one test: topics and group of its own, on ``kafka``."""
     run = f"t{uuid.uuid4().hex[:8]}"
     return Settings(
         bootstrap_servers=kafka,

@@ -88,6 +88,11 @@ class Workload:
     def __len__(self) -> int:
         return len(self.messages)
 
+    def prefix(self, n: int) -> Workload:
+        """The first ``n`` messages: a stream cut short is still a valid stream."""
+        messages = self.messages[:n]
+        return Workload(messages, sum(1 for k, _ in messages if k.startswith(b"bad")), self.texts)
+
 
 def workload(n: int = 20_000, originals: float = 0.3, seed: int = 7) -> Workload:
     """About ``n`` messages, ``originals`` of them posts and replies, the rest reposts."""
@@ -253,7 +258,9 @@ def compare(published: list[bytes | None], exp: Expected) -> Outcome:
     out.unexpected = sorted(_describe(e) for e in events if e["id"] not in want)
     for e in events:
         if e["id"] in want and figures(e) != figures(want[e["id"]]):
-            out.different.append(f"{e['subject']}: {figures(e)} != {figures(want[e['id']])}")
+            got, exp_ = figures(e)["data"], figures(want[e["id"]])["data"]
+            diff = {k: (got.get(k), exp_.get(k)) for k in got.keys() | exp_.keys() if got.get(k) != exp_.get(k)}
+            out.different.append(f"{_describe(e)}: (published, faultless) {diff}")
     return out
 
 
