@@ -140,9 +140,23 @@ restart_node() {
   [ -f "$node_dir/server.properties" ] || { echo "kafka.sh: node $i was never started" >&2; exit 1; }
   if [ -f "$node_dir/pid" ] && kill -0 "$(cat "$node_dir/pid")" 2>/dev/null; then return 0; fi
   mark="$(grep -c "Kafka Server started" "$node_dir/logs/server.out" 2>/dev/null || true)"
-  launch "$node_dir"
-  wait_port $((KAFKA_PORT + 2 * (i - 1))) "$(cat "$node_dir/pid")" "$node_dir/logs/server.out"
-  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  local deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90})) binds
+  # The port may be taken while the node was down: a client that keeps reconnecting to
+  # a port inside the ephemeral range (ip_local_port_range) can end up connected to
+  # itself on it. The broker then exits with "Address already in use": try again until
+  # the deadline (and prefer ports below the ephemeral range for nodes that go down).
+  while true; do
+    binds="$(grep -c "Address already in use" "$node_dir/logs/server.out" 2>/dev/null || true)"
+    launch "$node_dir"
+    while kill -0 "$(cat "$node_dir/pid")" 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((KAFKA_PORT + 2 * (i - 1)))") 2>/dev/null; do
+      sleep 0.5
+    done
+    kill -0 "$(cat "$node_dir/pid")" 2>/dev/null && break
+    if [ "$(grep -c "Address already in use" "$node_dir/logs/server.out")" -le "${binds:-0}" ] || ((SECONDS > deadline)); then
+      echo "kafka.sh: node $i exited during restart; last lines:" >&2; tail -n 30 "$node_dir/logs/server.out" >&2; exit 1
+    fi
+    sleep 2
+  done
   until [ "$(grep -c "Kafka Server started" "$node_dir/logs/server.out")" -gt "${mark:-0}" ]; do
     if ((SECONDS > deadline)); then echo "kafka.sh: node $i did not report ready" >&2; exit 1; fi
     sleep 0.5

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,8 +86,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
         logging_config=logs.config(s.log_level, s.log_format),
         quiet=True,
     )
-    worker.execute_from_commandline()
-    return 0
+    began = time.monotonic()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if worker._signal_stop_time is not None:  # SIGTERM or SIGINT: a requested stop
+            raise
+    except Exception:
+        log.exception("worker crashed")
+    # Faust stops the whole worker on some transient Kafka errors (seen: a transactional
+    # send failing while the only broker restarts). Exactly-once makes starting over safe:
+    # a fresh process image (same pid) resumes from the committed state, as after SIGKILL.
+    restarts = 0 if time.monotonic() - began > 300 else args.restarts + 1
+    delay = min(30.0, 2.0**restarts)
+    log.error("worker stopped unexpectedly; starting over in %.0f s (restart %d in a row)", delay, restarts)
+    time.sleep(delay)
+    argv = [a for a in sys.argv[1:] if not a.startswith("--restarts")]
+    os.execv(sys.executable, [sys.executable, "-m", "pipeline", *argv, f"--restarts={restarts}"])
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -431,7 +447,10 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=float, default=60.0, help="story seconds per real second (default 60)")
     demo.set_defaults(func=cmd_demo)
 
-    with_servers(sub.add_parser("worker", help="run the stream worker")).set_defaults(func=cmd_worker)
+    worker = with_servers(sub.add_parser("worker", help="run the stream worker"))
+    # Set by the worker itself when it starts over after a crash (see cmd_worker).
+    worker.add_argument("--restarts", type=int, default=0, help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
 
     esc = with_servers(sub.add_parser("escalations", help="print escalations as they arrive"))
     esc.add_argument("--from-beginning", action="store_true")

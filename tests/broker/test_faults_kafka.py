@@ -231,6 +231,8 @@ def test_sigkill_mid_stream_leaves_the_same_figures(crashes: dict[str, Any]) -> 
 
 
 BROKER_MENTIONS = max(2_000, MENTIONS // 3)
+# Brokers that go down listen below Linux's ephemeral range (32768-60999): clients
+# reconnecting to a dead port inside it can connect to themselves and take the port.
 
 
 def kafka_cmd(state_dir: Path, port: int, *args: str) -> None:
@@ -279,7 +281,7 @@ def test_a_single_broker_restarted_mid_stream(
     settings: Settings, tmp_path: Path, model: ComplaintModel, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Issue 7.3: the only broker stops (SIGTERM) and comes back; the worker carries on."""
-    port, state = 39400, tmp_path_factory.mktemp("kafka-restart")
+    port, state = 21400, tmp_path_factory.mktemp("kafka-restart")
     with kafka_sh(state, KAFKA_PORT=str(port)):
         s = fault_settings(settings, tmp_path, bootstrap_servers=f"127.0.0.1:{port}")
 
@@ -298,7 +300,7 @@ def test_three_node_cluster_loses_a_broker_mid_stream(
 ) -> None:
     """Issue 7.3: replication factor 3, min.insync.replicas=2, acks=all; node 1 is
     SIGKILLed mid-stream and restarted later: zero loss, zero duplicates."""
-    port, state = 39500, tmp_path_factory.mktemp("kafka-cluster")
+    port, state = 21500, tmp_path_factory.mktemp("kafka-cluster")
     with kafka_sh(state, "3", KAFKA_PORT=str(port)):
         servers = ",".join(f"127.0.0.1:{port + 2 * i}" for i in range(3))
         s = fault_settings(settings, tmp_path, bootstrap_servers=servers, replication_factor=3)
