@@ -219,14 +219,9 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(crashes: dict[str, Any]) -
     assert len(crashes["kills"]) == KILLS
 
 
-@pytest.mark.xfail(
-    reason="known: faust-streaming 0.15.3 table recovery can end a changelog partition before applying its last "
-    "records (its aborted-transaction check compares the consumer position, which runs ahead of the recovery "
-    "queue): seen as an escalation without its customer history (6 of 1,461 after five kills); "
-    "docs/reliability.md",
-    strict=False,
-)
 def test_sigkill_mid_stream_leaves_the_same_figures(crashes: dict[str, Any]) -> None:
+    """Reach, forecast, reasons and customer history as without crashes: the tables
+    come back whole (pipeline.faust_fixes)."""
     assert crashes["different_figures"] == 0, crashes["different_examples"]
 
 
