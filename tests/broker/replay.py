@@ -41,24 +41,21 @@ from tests.factories import at, mention_bytes
 # Pile-ons and reminders depend on how cascades interleave and on the wall clock, not
 # on faults: switched off here so that a faultless run has one right answer. The desk's
 # state still goes through every crash (lifecycle), and test_desk_kafka covers them.
-WATCHLIST = """
+# Watched brands: (name, handle, hashtag), one place for the watchlist and the texts.
+BRANDS = [("Acme", "AcmeCustServ", "Acme"), ("Northwind Air", "NorthwindAir", "NorthwindAir")]
+WATCHLIST = "".join(
+    f"""
 [[brand]]
-name = "Acme"
-handles = ["AcmeCustServ"]
-hashtags = ["Acme"]
-[brand.policy]
-pile_on_authors = [1000000, 1000000, 1000000, 1000000]
-reminder_minutes = [0, 0, 0, 0]
-
-[[brand]]
-name = "Northwind Air"
-handles = ["NorthwindAir"]
-hashtags = ["NorthwindAir"]
+name = "{name}"
+handles = ["{handle}"]
+hashtags = ["{tag}"]
 [brand.policy]
 pile_on_authors = [1000000, 1000000, 1000000, 1000000]
 reminder_minutes = [0, 0, 0, 0]
 """
-HANDLES = [("AcmeCustServ", "Acme"), ("NorthwindAir", "NorthwindAir")]
+    for name, handle, tag in BRANDS
+)
+HANDLES = [(handle, tag) for _, handle, tag in BRANDS]
 
 # A few texts the model reads clearly either way, whatever batch they are in (expected() checks).
 COMPLAINTS = [
