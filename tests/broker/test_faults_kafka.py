@@ -154,6 +154,29 @@ def account(s: Settings, exp: Expected, w: Workload) -> dict[str, Any]:
     return report
 
 
+def settle(
+    name: str,
+    s: Settings,
+    exp: Expected,
+    load: Workload,
+    replayer: Replayer,
+    workers: list[Worker],
+    began: float,
+    facts: dict[str, Any],
+) -> dict[str, Any]:
+    """Drain, account (asserting nothing lost or doubled) and write the scenario's
+    report: what the topics hold, ``facts`` of the scenario, and its timing."""
+    drained = drain(s, replayer, workers, timeout=600)
+    report = account(s, exp, load) | facts
+    report |= {
+        "wall_seconds": round(time.monotonic() - began, 1),
+        "caught_up_after_last_sent_seconds": round(drained, 1),
+        "guarantee": s.processing_guarantee,
+    }
+    write_report(name, report, REPORTS)
+    return report
+
+
 def restart(worker: Worker, fault: Callable[[], None]) -> float:
     """``fault``, then start the worker again: seconds until it is ready."""
     fault()
@@ -198,16 +221,7 @@ def crashes(
             at = time.monotonic() - began
             ready_in = restart(worker, worker.kill)
             kills.append({"at_s": round(at, 1), "sent": sent, "backlog": backlog, "ready_after_s": round(ready_in, 1)})
-        drained = drain(s, replayer, [worker], timeout=600)
-        report = account(s, exp, load)
-        report |= {
-            "kills": kills,
-            "wall_seconds": round(time.monotonic() - began, 1),
-            "caught_up_after_last_sent_seconds": round(drained, 1),
-            "guarantee": s.processing_guarantee,
-        }
-        write_report("crashes", report, REPORTS)
-        return report
+        return settle("crashes", s, exp, load, replayer, [worker], began, {"kills": kills})
     finally:
         worker.stop()
 
@@ -256,15 +270,8 @@ def replay_with_fault(
             time.sleep(0.05)
         facts = {"fault_at_s": round(time.monotonic() - began, 1), "sent_before_fault": replayer.sent}
         facts |= fault()
-        drained = drain(s, replayer, [worker], timeout=600)
+        report = settle(name, s, exp, load, replayer, [worker], began, facts)
         assert worker.proc is not None and worker.proc.poll() is None, "the worker recovered by itself"
-        report = account(s, exp, load) | facts
-        report |= {
-            "wall_seconds": round(time.monotonic() - began, 1),
-            "caught_up_after_last_sent_seconds": round(drained, 1),
-            "guarantee": s.processing_guarantee,
-        }
-        write_report(name, report, REPORTS)
         # The worker itself never restarts here, so no table recovery: same figures.
         assert report["different_figures"] == 0, report["different_examples"]
         return report
@@ -350,14 +357,7 @@ def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, mod
         workers[1].wait_ready()
         wait_until_shared(workers, s)
         facts["shared_again_after_s"] = round(time.monotonic() - t, 1)
-        drained = drain(s, replayer, workers, timeout=600)
-        report = account(s, exp, load) | facts
-        report |= {
-            "wall_seconds": round(time.monotonic() - began, 1),
-            "caught_up_after_last_sent_seconds": round(drained, 1),
-            "guarantee": s.processing_guarantee,
-        }
-        write_report("rebalance", report, REPORTS)
+        settle("rebalance", s, exp, load, replayer, workers, began, facts)
     finally:
         for w in workers:
             w.stop()
