@@ -228,7 +228,8 @@ class BrandSignal:
     arrived_at: float | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        # orjson encodes dataclasses itself, several times faster than through asdict.
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, raw: bytes) -> BrandSignal:

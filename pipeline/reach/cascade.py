@@ -22,7 +22,7 @@ post's parent, when seen at all, was seen here.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -73,20 +73,42 @@ class CascadeState:
     # Where the cascade lives and when this worker last saw it (for expiry).
     partition: int = -1
     touched_at: float = 0.0
+    _sketch: ArrivalSketch | None = field(default=None, repr=False, compare=False)
 
     @property
     def responses(self) -> int:
         return self.reposts + self.replies + self.quotes
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # By hand: dataclasses.asdict deep-copies the arrival bins, which cost more than
+        # the rest of a repost's work. Nothing here is mutated once stored.
+        d = {f: getattr(self, f) for f in _SCALARS}
+        d["root"] = {f: getattr(self.root, f) for f in _ROOT} if self.root else None
+        d["brands"] = [{"brand": b.brand, "addressed": b.addressed, "via": list(b.via)} for b in self.brands]
+        d["escalated"] = dict(self.escalated)
+        if self._sketch is not None:
+            self.arrivals = self._sketch.to_dict()
+        d["arrivals"] = self.arrivals
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CascadeState:
         d = dict(d)
         root = d.pop("root")
         brands = [BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d.pop("brands")]
+        d["escalated"] = dict(d.get("escalated") or {})
         return cls(root=RootPost(**root) if root else None, brands=brands, **d)
+
+    def sketch(self) -> ArrivalSketch:
+        """The arrivals, decoded once per event however many steps read them."""
+        if self._sketch is None:
+            self._sketch = ArrivalSketch.from_dict(self.arrivals)
+        return self._sketch
+
+
+_ROOT = [f.name for f in fields(RootPost)]
+_NESTED = ("root", "brands", "escalated", "arrivals", "_sketch")
+_SCALARS = [f.name for f in fields(CascadeState) if f.name not in _NESTED]
 
 
 class CascadeTracker:
@@ -135,14 +157,10 @@ class CascadeTracker:
 
         at = m.created_at.timestamp()
         if is_root:
-            sketch = ArrivalSketch.from_dict(state.arrivals)
-            sketch.add_root(at, m.author.followers)
-            state.arrivals = sketch.to_dict()
+            state.sketch().add_root(at, m.author.followers)
         elif m.kind in ("repost", "quote"):
             # Replies are conversation: they do not re-share the post to followers.
-            sketch = ArrivalSketch.from_dict(state.arrivals)
-            sketch.add(at, m.author.followers)
-            state.arrivals = sketch.to_dict()
+            state.sketch().add(at, m.author.followers)
 
         if is_root:
             state.root = RootPost(
@@ -229,9 +247,9 @@ class Outlook:
 def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
     """The forecast for a cascade whose original post has arrived, once it has been
     reposted or quoted."""
-    if state.root is None or not state.arrivals or state.last_event_at is None:
+    if state.root is None or state.last_event_at is None:
         return None
-    sketch = ArrivalSketch.from_dict(state.arrivals)
+    sketch = state.sketch()
     if sketch.reposts == 0:
         return None  # nothing to extrapolate from yet
     snap = Snapshot.of_sketch(sketch, _ts(state.last_event_at))

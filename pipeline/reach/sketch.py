@@ -68,6 +68,7 @@ class ArrivalSketch:
         b[REPOST_TIME] += t
         b[FOLLOWERS] += followers
         b[FOLLOWER_TIME] += followers * t
+        b[:] = _rounded(b)
 
     def _reanchor(self, new_anchor: float) -> None:
         # Shift every sum to the new origin and re-bin at the shifted means.
@@ -81,6 +82,8 @@ class ArrivalSketch:
             b = self.bins.setdefault(bin_of(mean), [0.0, 0.0, 0.0, 0.0])
             for i in range(4):
                 b[i] += shifted[i]
+        for b in self.bins.values():
+            b[:] = _rounded(b)
         self.anchor = new_anchor
 
     @property
@@ -119,8 +122,7 @@ class ArrivalSketch:
             "anchor": self.anchor,
             "root_followers": self.root_followers,
             "root_seen": self.root_seen,
-            # JSON keys are strings; 6 significant digits keep state small.
-            "bins": {str(k): [float(f"{x:.6g}") for x in v] for k, v in self.bins.items()},
+            "bins": {str(k): list(v) for k, v in self.bins.items()},
         }
 
     @classmethod
@@ -134,3 +136,10 @@ class ArrivalSketch:
             root_seen=bool(d.get("root_seen")),
             bins={int(k): [float(x) for x in v] for k, v in bins.items()},
         )
+
+
+def _rounded(sums: list[float]) -> list[float]:
+    # 6 significant digits keep the state small. Rounded as they change, not when
+    # encoded: re-encoding every bin cost more than the rest of a repost's work, and
+    # the forecast then reads exactly what is stored.
+    return [float(f"{x:.6g}") for x in sums]

@@ -114,6 +114,20 @@ def test_outlook_forecasts_from_the_latest_event() -> None:
     assert o.potential_reach > s.potential_reach
 
 
+def test_the_outlook_reads_what_is_stored() -> None:
+    # A replay after a crash starts from the stored state: the live outlook must equal
+    # the one computed from it, or a replayed event could decide differently. Follower
+    # sums of seven and more digits are where rounding for storage shows.
+    t = tracker()
+    t.apply(classified(id="r", author={"followers": 2_345_671}))
+    forecaster = Forecaster.load(Settings().reach_model)
+    for i in range(40):
+        s = t.apply(repost(i, 17.3 * (i + 1), followers=1_234_567 + 7919 * i))
+        assert s is not None
+        stored = CascadeState.from_dict(t.cascades[s.key])
+        assert outlook(s, forecaster) == outlook(stored, forecaster)
+
+
 def test_no_outlook_before_the_root_or_the_first_repost() -> None:
     t = tracker()
     s = t.apply(repost(1, 60))
