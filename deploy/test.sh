@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 deploy/setup.sh
-.venv/bin/ruff check pipeline tests models
-.venv/bin/ruff format --check pipeline tests models
+.venv/bin/ruff check pipeline tests models benchmarks
+.venv/bin/ruff format --check pipeline tests models benchmarks
 .venv/bin/mypy
 .venv/bin/pytest "$@"

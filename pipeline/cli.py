@@ -49,8 +49,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline import metrics
     from pipeline.app import build
     from pipeline.brands import Watchlist
-    from pipeline.classification import ComplaintModel
     from pipeline.escalation import Policies, Policy
+    from pipeline.ingest_process import IngestProcess
     from pipeline.kafka_admin import ensure_topics, wait_for_broker
     from pipeline.telemetry import health, logs
 
@@ -68,10 +68,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
     watchlist = Watchlist.load(s.watchlist)
     # A bad [brand.policy] table is a startup error, before the model loads.
     Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
-    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
-    metrics.MODEL_INFO.labels(model.version, str(model.encoder.device), model.encoder.precision).set(1)
+    model = IngestProcess(s)
+    metrics.MODEL_INFO.labels(model.version, model.device, model.precision).set(1)
     readiness.set(model_loaded=True)
-    log.info("model %s on %s; %d brands watched", model.version, model.encoder.device, len(watchlist.brands))
+    log.info("model %s on %s (its own process); %d brands watched", model.version, model.device, len(watchlist.brands))
 
     async def prepare() -> None:
         await wait_for_broker(s.bootstrap_servers, **security(s))
@@ -86,14 +86,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
         logging_config=logs.config(s.log_level, s.log_format),
         quiet=True,
     )
+    # Faust's terminal spinner, kept at log levels from warning up, sets the root logger
+    # to DEBUG for itself: every library debug line was then built and thrown away
+    # (7% of a saturated worker's time) and its escape codes landed in the logs.
+    worker.spinner = None
     began = time.monotonic()
     try:
         worker.execute_from_commandline()
     except SystemExit:
         if worker._signal_stop_time is not None:  # SIGTERM or SIGINT: a requested stop
+            model.close()
             raise
     except Exception:
         log.exception("worker crashed")
+    model.close()
     # Faust stops the whole worker on some transient Kafka errors (seen: a transactional
     # send failing while the only broker restarts). Exactly-once makes starting over safe:
     # a fresh process image (same pid) resumes from the committed state, as after SIGKILL.
@@ -348,7 +354,7 @@ def cmd_model_predict(args: argparse.Namespace) -> int:
     import csv
 
     from pipeline.classification import ComplaintModel
-    from pipeline.classification.model import SEVERITY_LABELS
+    from pipeline.classification.verdict import SEVERITY_LABELS
 
     s = Settings.from_env()
     source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")  # noqa: SIM115

@@ -14,6 +14,7 @@ bytes between topics.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 
 from pipeline import escalation, metrics
 from pipeline.brands import Watchlist
-from pipeline.classification.model import Verdict
+from pipeline.classification.verdict import Verdict
 from pipeline.escalation import Policies, Policy
 from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
@@ -58,6 +59,33 @@ class IngestResult:
     forward: list[ClassifiedMention] = field(default_factory=list)
     dead: list[tuple[Incoming, DeadLetter]] = field(default_factory=list)
     unmatched: int = 0
+    # What the model did, for the caller's metrics: ingest may run in another process.
+    batch_sizes: list[int] = field(default_factory=list)  # texts per predict() call that succeeded
+    inference_seconds: list[float] = field(default_factory=list)
+    model_errors: int = 0
+
+    def encoded(self) -> Encoded:
+        """The same, ready to send: what crosses back from a worker's ingest process."""
+        return Encoded(
+            forward=[(cm.cascade_key.encode(), cm.to_json()) for cm in self.forward],
+            classified=sum(1 for cm in self.forward if cm.complaint_probability is not None),
+            dead=self.dead,
+            unmatched=self.unmatched,
+            batch_sizes=self.batch_sizes,
+            inference_seconds=self.inference_seconds,
+            model_errors=self.model_errors,
+        )
+
+
+@dataclass
+class Encoded:
+    forward: list[tuple[bytes, bytes]]  # (cascade key, ClassifiedMention JSON)
+    classified: int
+    dead: list[tuple[Incoming, DeadLetter]]
+    unmatched: int
+    batch_sizes: list[int]
+    inference_seconds: list[float]
+    model_errors: int
 
 
 def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, now: datetime) -> IngestResult:
@@ -87,7 +115,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
 
     # Reposts are never classified: they take their root's verdict.
     to_classify = [i for i, (_, m, _) in enumerate(keep) if m.kind != "repost"]
-    by_index = _classify(model, [keep[i][1] for i in to_classify], to_classify)
+    by_index = _classify(model, [keep[i][1] for i in to_classify], to_classify, result)
     for i, (msg, mention, brands) in enumerate(keep):
         v = by_index.get(i)
         if v is None and mention.kind != "repost":
@@ -107,25 +135,27 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
     return result
 
 
-def _classify(model: Classifier, mentions: list[Mention], index: list[int]) -> dict[int, Verdict]:
+def _classify(model: Classifier, mentions: list[Mention], index: list[int], result: IngestResult) -> dict[int, Verdict]:
     """Verdicts by position in the batch. A failing batch is retried text by text, so
     one text that breaks the model costs a dead letter, not the batch or the worker."""
     if not mentions:
         return {}
     texts = [m.text for m in mentions]
-    metrics.INFERENCE_BATCH_SIZE.observe(len(texts))
+    started = time.perf_counter()
     try:
-        with metrics.INFERENCE_SECONDS.time():
-            return dict(zip(index, model.predict(texts), strict=True))
+        verdicts = dict(zip(index, model.predict(texts), strict=True))
+        result.batch_sizes.append(len(texts))
+        result.inference_seconds.append(time.perf_counter() - started)
+        return verdicts
     except Exception:
-        metrics.MODEL_ERRORS.inc()
+        result.model_errors += 1
         log.exception("classification batch of %d texts failed; retrying one by one", len(texts))
     out = {}
     for i, m in zip(index, mentions, strict=True):
         try:
             out[i] = model.predict([m.text])[0]
         except Exception:
-            metrics.MODEL_ERRORS.inc()
+            result.model_errors += 1
             log.exception(
                 "classification failed for one text", extra={"mention_id": m.key, "cascade_id": m.cascade_key}
             )

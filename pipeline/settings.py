@@ -91,7 +91,12 @@ class Settings:
         "model card measured it within half a point of fp32 macro-F1, else bf16 where native, else fp32.",
         default="auto",
     )
-    batch_size: int = _doc("Most mentions classified in one batch.", default=64)
+    batch_size: int = _doc(
+        "Most posts per forward pass of the model; the ingest step takes 4x as many mentions at a time "
+        "(reposts, most of a stream, are not classified).",
+        default=64,
+    )
+    model_threads: int = _doc("PyTorch threads for the model; 0: every core but one (the event loop's).", default=0)
     batch_window_seconds: float = _doc("Longest wait to fill a batch before classifying what has arrived.", default=0.1)
     commit_interval_seconds: float = _doc(
         "How often offsets (and, exactly-once, transactions) commit: the floor of escalation latency.",

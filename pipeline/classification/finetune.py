@@ -316,8 +316,8 @@ def train(
 
     from safetensors.torch import save_file
 
-    from pipeline.classification.model import SEVERITY_LABELS
     from pipeline.classification.training import load_csv, model_card
+    from pipeline.classification.verdict import SEVERITY_LABELS
 
     cfg = cfg or FinetuneConfig()
     data = load_csv(Path(data_csv))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,8 +28,7 @@ from transformers.utils import logging as transformers_logging
 
 from pipeline.classification.precision import int8_measured_ok, resolve_precision, with_precision
 from pipeline.classification.text import normalise
-
-SEVERITY_LABELS = ("no explicit reproach", "disapproval", "accusation", "blame")
+from pipeline.classification.verdict import Verdict
 
 
 def encoder_path() -> Path:
@@ -50,13 +48,6 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
     return torch.nn.functional.normalize(pooled, p=2, dim=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    complaint_probability: float
-    # 1..4 on the severity scale (see SEVERITY_LABELS); meaningful for complaints.
-    severity: int
 
 
 class Encoder:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from pipeline.classification.model import SEVERITY_LABELS, ComplaintModel, Encoder, pick_device
+from pipeline.classification.model import ComplaintModel, Encoder, pick_device
+from pipeline.classification.verdict import SEVERITY_LABELS
 
 BRAND_DOMAINS = frozenset(
     {"apparel", "cars", "electronics", "food", "other", "retail", "services", "software", "transport"}

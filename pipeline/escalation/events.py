@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.classification.model import SEVERITY_LABELS
+from pipeline.classification.verdict import SEVERITY_LABELS
 from pipeline.escalation.policy import Action, Decision
 from pipeline.reach import CascadeState, Outlook
 

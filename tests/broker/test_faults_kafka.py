@@ -1,5 +1,5 @@
 """The fault suite (issue 7): the real worker on real Apache Kafka, with things going
-wrong mid-stream. Each scenario replays a workload (tests/broker/replay.py) and holds
+wrong mid-stream. Each scenario replays a workload (pipeline/loadgen.py) and holds
 what was published against a faultless run of the same flow functions: every expected
 escalation exactly once, with the same figures, and every valid mention accounted for.
 
@@ -24,21 +24,12 @@ from typing import Any
 import pytest
 
 from pipeline.classification import ComplaintModel
+from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
 from pipeline.records import ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
 from pipeline.telemetry.lag import LagProbe
 from tests.broker.conftest import Worker, free_port, kafka_sh, make_worker, run_settings
-from tests.broker.replay import (
-    WATCHLIST,
-    Expected,
-    Replayer,
-    Workload,
-    compare,
-    expected,
-    levels,
-    workload,
-    write_report,
-)
+from tests.broker.replay import Expected, compare, expected, levels, write_report
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.broker

@@ -1,0 +1,541 @@
+"""End-to-end benchmark: the real worker on a real single-node Kafka, on this machine.
+
+    .venv/bin/python -m benchmarks.pipeline                  # starts its own broker
+    .venv/bin/python -m benchmarks.pipeline --bootstrap 127.0.0.1:9092 --mentions 20000
+
+One run measures, on the same cores and one after the other (never overlapping):
+
+1. **limit**: the bare encoder forward pass at the pipeline's batch size and precision,
+   in posts per second (pre-tokenised, padded input: the model's ceiling);
+2. **saturation**: a backlog of the mix (default 30% originals, 70% reposts over many
+   cascades, :mod:`pipeline.loadgen`) produced as fast as Kafka takes it, the worker
+   draining it: mentions and classified posts per second, CPU, peak memory;
+3. **repost path**: the cascade stage alone (reach update and escalation check) on a
+   backlog of already classified mentions, 99% of them reposts;
+4. **latency**: the mix offered at fractions of the saturation rate (default 50% and
+   90%) for ``--latency-seconds``: end-to-end latency of each escalation, from its
+   mention's send to Kafka to the escalation's arrival at a read_committed consumer
+   (what ops see), p50, p95 and p99;
+5. **naive**: the same pipeline classifying one message at a time (batch size 1).
+
+It prints the ratios and writes ``<out>/pipeline-<stamp>.json`` and a PNG plot of
+throughput and latency against offered load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+from pipeline import flow
+from pipeline.brands import Watchlist
+from pipeline.classification.verdict import Verdict
+from pipeline.flow import Incoming
+from pipeline.kafka_admin import ensure_topics
+from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
+from pipeline.settings import REPO_DIR, Settings
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the worker process -------------------------------------------------------------------
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        for var, _default, _doc in Settings.describe():
+            env[var] = str(getattr(self.settings, var.removeprefix("FLASHPOINT_").lower()))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=env,
+            stdout=open(self.log, "ab"),  # noqa: SIM115 - the child owns it
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _get(self, path: str) -> tuple[int, str]:
+        url = f"http://127.0.0.1:{self.settings.metrics_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, ""
+
+    def wait_ready(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise SystemExit(f"worker exited {self.proc.returncode}; see {self.log}")
+            with contextlib.suppress(OSError):
+                if self._get("/ready")[0] == 200:
+                    return
+            time.sleep(0.3)
+        raise SystemExit(f"worker not ready after {timeout}s; see {self.log}")
+
+    def counters(self) -> dict[str, float]:
+        """Every sample of /metrics, labels included in the name."""
+        out: dict[str, float] = {}
+        for line in self._get("/metrics")[1].splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def pids(self) -> list[int]:
+        """The worker and its children (the model process)."""
+        assert self.proc is not None
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+        return out
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(stat[11]) + int(stat[12])) / TICK  # utime, stime
+        return total
+
+    def peak_rss_mib(self) -> float:
+        """Peak resident memory of the worker plus its model process."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        return total / 1024
+
+
+@contextlib.contextmanager
+def running(s: Settings, log: Path, workers: int = 1) -> Iterator[list[Worker]]:
+    asyncio.run(ensure_topics(s))
+    ws = [
+        Worker(replace(s, metrics_port=free_port(), data_dir=s.data_dir / str(i)), log.with_suffix(f".{i}.log"))
+        for i in range(workers)
+    ]
+    try:
+        for w in ws:
+            w.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            w.start()
+        for w in ws:
+            w.wait_ready()
+        yield ws
+    finally:
+        for w in ws:
+            w.stop()
+
+
+@contextlib.contextmanager
+def spy(w: Worker, log: Path, enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    assert w.proc is not None
+    out = log.with_suffix(".speedscope.json")
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(w.proc.pid), "--rate", "200"]
+    cmd += ["--format", "speedscope", "--output", str(out), "--idle"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        proc.wait(timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fresh(base: Settings, **changes: Any) -> Settings:
+    """Topics and a consumer group of their own for one phase."""
+    run = f"b{uuid.uuid4().hex[:8]}"
+    named: dict[str, Any] = {
+        f.name: f"{run}.{getattr(base, f.name)}" for f in fields(base) if f.name.startswith("topic_")
+    }
+    return replace(base, app_id=f"flashpoint-{run}", **named, **changes)
+
+
+# -- phases -------------------------------------------------------------------------------
+
+
+def limit(s: Settings, seconds: float) -> dict[str, Any]:
+    """The bare forward pass (and the deployed classify path) at the worker's batch size
+    and precision, in this process, with nothing else running."""
+    from pipeline.classification import ComplaintModel
+    from pipeline.classification.bench import run
+
+    precision = ComplaintModel.load(s.model_dir, s.device, s.precision).encoder.precision
+    fp32 = ComplaintModel.load(s.model_dir, s.device, "fp32")
+    result = run(fp32, [s.batch_size], seconds=seconds, precisions=[precision])
+    row = result["rows"][0]
+    return {"machine": result["machine"], "precision": precision, **row}
+
+
+@dataclass
+class Drain:
+    mentions: int
+    seconds: float
+    mentions_per_s: float
+    classified_per_s: float
+    cascade_events_per_s: float
+    cpu_cores: float
+    peak_rss_mib: float
+    escalations: int
+    commits: int
+    commit_ms_mean: float
+    batch_mean: float  # texts per classification batch
+    inference_ms_mean: float  # per batch
+    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, ingested, tracked)
+
+
+def saturate(
+    s: Settings, load: Workload, log: Path, workers: int = 1, profile: bool = False, classified: bool = False
+) -> Drain:
+    """Produce ``load`` as fast as Kafka takes it and time the workers draining it.
+    ``classified``: ``load`` is already classified, straight into the cascade stage.
+    ``profile``: py-spy samples the first worker meanwhile (``<log>.speedscope.json``)."""
+    with running(s, log, workers) as ws, spy(ws[0], log, profile):
+        cpu0 = sum(w.cpu_seconds() for w in ws)
+        topic = s.topic_classified if classified else s.topic_mentions
+        sender = Replayer(s.bootstrap_servers, topic, load.messages, rate=1e9)
+        began = time.monotonic()
+        sender.start()
+        samples: list[tuple[float, float, float]] = []
+        last_change, last = time.monotonic(), (-1.0, -1.0, -1.0)
+        while True:
+            time.sleep(0.5)
+            c = _sum([w.counters() for w in ws])
+            ingested = sum(c.get(f'flashpoint_mentions_total{{outcome="{o}"}}', 0.0) for o in INGEST_OUTCOMES)
+            tracked = c.get("flashpoint_cascade_events_total", 0.0)
+            tracked += c.get('flashpoint_mentions_total{outcome="duplicate"}', 0.0)
+            escalated = c.get("flashpoint_escalations_total", 0.0)
+            now = time.monotonic()
+            samples.append((now - began, ingested, tracked))
+            if (ingested, tracked, escalated) != last:
+                last, last_change = (ingested, tracked, escalated), now
+            # Done when every message was ingested, every forwarded one tracked, and the
+            # desk has gone quiet (its escalations follow the cascade stage's).
+            matched = len(load) if classified else c.get('flashpoint_mentions_total{outcome="matched"}', 0.0)
+            if (classified or ingested >= len(load)) and tracked >= matched and now - last_change > 3:
+                break
+            if sender.error is not None:
+                raise SystemExit(f"producer failed: {sender.error!r}")
+            if now - last_change > 120:
+                raise SystemExit(f"stalled at {ingested:.0f}/{len(load)} ingested; see {log}")
+        # The drain ended at the last change, not when it was noticed.
+        end = max(t for t, i, k in samples if (i, k) == last[:2])
+        first = min(t for t, i, k in samples if (k if classified else i) > 0)
+        seconds = end - first + 0.5  # the first sample saw up to half a second of work
+        cpu = sum(w.cpu_seconds() for w in ws) - cpu0
+        c = _sum([w.counters() for w in ws])
+        return Drain(
+            mentions=len(load),
+            seconds=round(seconds, 2),
+            mentions_per_s=round(len(load) / seconds, 1),
+            classified_per_s=round(c.get("flashpoint_classified_total", 0.0) / seconds, 1),
+            cascade_events_per_s=round(last[1] / seconds, 1),
+            # Over the whole phase, idle waits included: a floor for the drain's own use.
+            cpu_cores=round(cpu / (time.monotonic() - began), 2),
+            peak_rss_mib=round(max(w.peak_rss_mib() for w in ws), 1),
+            escalations=int(last[2]),
+            commits=int(c.get("flashpoint_commit_seconds_count", 0.0)),
+            batch_mean=round(_mean(c, "flashpoint_inference_batch_size"), 1),
+            inference_ms_mean=round(1000 * _mean(c, "flashpoint_inference_seconds"), 1),
+            commit_ms_mean=round(
+                1000
+                * c.get("flashpoint_commit_seconds_sum", 0.0)
+                / max(1.0, c.get("flashpoint_commit_seconds_count", 0.0)),
+                2,
+            ),
+            samples=samples,
+        )
+
+
+INGEST_OUTCOMES = ("matched", "unmatched", "dead_letter")
+
+
+def _mean(c: dict[str, float], histogram: str) -> float:
+    return c.get(f"{histogram}_sum", 0.0) / max(1.0, c.get(f"{histogram}_count", 0.0))
+
+
+def _sum(counters: list[dict[str, float]]) -> dict[str, float]:
+    """Workers' samples added up; plus, for each metric, the sum over its labels."""
+    out: dict[str, float] = {}
+    for c in counters:
+        for name, v in c.items():
+            out[name] = out.get(name, 0.0) + v
+            if "{" in name:
+                bare = name.split("{", 1)[0]
+                out[bare] = out.get(bare, 0.0) + v
+    return out
+
+
+class _Keywords:
+    """Verdicts for the repost-path phase, whose 1% of originals need no real model."""
+
+    version = "bench-keywords"
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Verdict]:
+        words = ("broken", "refund", "charged", "cancelled", "so's")
+        return [Verdict(0.9 if any(w in t for w in words) else 0.1, 3) for t in texts]
+
+
+def preclassified(load: Workload, s: Settings) -> Workload:
+    """``load`` as the cascade stage's input (the ingest step run here, in process)."""
+    watchlist = Watchlist.load(s.watchlist)
+    batch = [Incoming(v, k, s.topic_mentions, 0, i) for i, (k, v) in enumerate(load.messages)]
+    forward = flow.ingest(batch, watchlist, _Keywords(), datetime.now(UTC)).encoded().forward
+    return Workload(forward, 0, load.texts)
+
+
+def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, Any]:
+    """Offer ``load`` at ``rate`` mentions/s; each escalation's latency as ops see it."""
+    with running(s, log) as (w,):
+        cpu0 = w.cpu_seconds()
+        sender = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=rate)
+        arrivals: list[tuple[float, bytes]] = []
+        began = time.monotonic()
+        sender.start()
+        asyncio.run(_receive(s, sender, arrivals))
+        cpu = w.cpu_seconds() - cpu0
+        elapsed = time.monotonic() - began
+        peak = w.peak_rss_mib()
+    # An escalation's trigger is its cascade's latest mention: (cascade, last_event_at).
+    sent = {
+        (f"twitter:{rid}", datetime.fromisoformat(at).timestamp()): sender.sent_at[i]
+        for i, (rid, at) in enumerate(load.events)
+        if rid
+    }
+    latencies, unmatched = [], 0
+    for received, value in arrivals:
+        data = orjson.loads(value)["data"]
+        key = (data.get("cascade"), datetime.fromisoformat(data["last_event_at"]).timestamp())
+        if key in sent:
+            latencies.append(received - sent[key])
+        else:
+            unmatched += 1
+    latencies.sort()
+    achieved = len(load) / (sender.finished_at - began) if sender.finished_at else float("nan")
+    return {
+        "offered_per_s": round(rate, 1),
+        "achieved_per_s": round(achieved, 1),
+        "mentions": len(load),
+        "escalations": len(arrivals),
+        "unmatched": unmatched,
+        "p50_s": _q(latencies, 0.50),
+        "p95_s": _q(latencies, 0.95),
+        "p99_s": _q(latencies, 0.99),
+        "max_s": round(latencies[-1], 3) if latencies else None,
+        "cpu_cores": round(cpu / elapsed, 2),
+        "peak_rss_mib": round(peak, 1),
+    }
+
+
+async def _receive(s: Settings, sender: Replayer, out: list[tuple[float, bytes]]) -> None:
+    c = AIOKafkaConsumer(
+        s.topic_escalations,
+        bootstrap_servers=s.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await c.start()
+    try:
+        quiet_since = None
+        while True:
+            batch = await c.getmany(timeout_ms=200)
+            now = time.time()
+            for records in batch.values():
+                out.extend((now, r.value or b"") for r in records)
+            if sender.finished_at is None:
+                continue
+            # After the last mention: until nothing new for 5 s.
+            if batch:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 5:
+                return
+    finally:
+        await c.stop()
+
+
+def _q(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 3)
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None, state: Path) -> Iterator[str]:
+    if bootstrap:
+        yield bootstrap
+        return
+    port = os.environ.get("FLASHPOINT_BENCH_KAFKA_PORT", "29092")
+    env = {**os.environ, "KAFKA_STATE_DIR": str(state / "kafka"), "KAFKA_PORT": port}
+    script = str(REPO_DIR / "deploy" / "kafka.sh")
+    subprocess.run([script, "start"], env=env, check=True, timeout=600)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([script, "stop"], env=env, timeout=120)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sat = result["saturation"]["mentions_per_s"]
+    pts = sorted(result["latency"], key=lambda r: r["offered_per_s"])
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.plot([r["offered_per_s"] for r in pts], [r["achieved_per_s"] for r in pts], "o-", label="Flashpoint")
+    a.axhline(sat, ls="--", c="C0", label=f"Flashpoint saturation {sat:.0f}/s")
+    a.axhline(result["naive"]["mentions_per_s"], ls=":", c="C3", label="naive saturation")
+    a.set(xlabel="offered mentions/s", ylabel="processed mentions/s", title="throughput")
+    a.legend(fontsize=8)
+    for q, style in (("p50_s", "o-"), ("p95_s", "s-"), ("p99_s", "^-")):
+        b.plot([r["offered_per_s"] for r in pts], [r[q] for r in pts], style, label=q[:-2])
+    b.axhline(1.0, ls=":", c="grey", label="p99 target (1 s)")
+    b.set(xlabel="offered mentions/s", ylabel="seconds, send to escalation seen", title="end-to-end latency")
+    b.legend(fontsize=8)
+    fig.suptitle(f"Flashpoint on {result['limit']['machine']['cpu']}, {result['limit']['machine']['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bootstrap", help="a running Kafka; default: start one (deploy/kafka.sh) for the run")
+    p.add_argument("--mentions", type=int, default=20_000, help="backlog size for the saturation phases")
+    p.add_argument("--originals", type=float, default=0.3, help="share of posts and replies in the mix")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--loads", default="0.5,0.9", help="offered load, as fractions of the saturation rate")
+    p.add_argument("--latency-seconds", type=float, default=60.0)
+    p.add_argument("--naive-mentions", type=int, default=3_000)
+    p.add_argument("--limit-seconds", type=float, default=5.0)
+    p.add_argument("--profile", action="store_true", help="py-spy the worker in the saturation phases")
+    p.add_argument("--skip", default="", help="phases to leave out: limit,reposts,latency,naive")
+    p.add_argument("--out", type=Path, default=REPO_DIR / "benchmarks" / "results")
+    args = p.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    with tempfile.TemporaryDirectory(prefix="flashpoint-bench-") as tmp_, broker(args.bootstrap, Path(tmp_)) as kafka:
+        tmp = Path(tmp_)
+        logs = args.out / f"pipeline-{stamp}-logs"
+        logs.mkdir()
+        (tmp / "watchlist.toml").write_text(WATCHLIST)
+        base = replace(
+            Settings.from_env(),
+            bootstrap_servers=kafka,
+            watchlist=tmp / "watchlist.toml",
+            partitions=args.partitions,
+            data_dir=tmp / "data",
+        )
+        result: dict[str, Any] = {
+            "started": stamp,
+            "python": platform.python_version(),
+            "args": vars(args) | {"out": str(args.out)},
+        }
+        if "limit" not in skip:
+            result["limit"] = limit(base, args.limit_seconds)
+            print(f"limit: bare forward {result['limit']['bare_posts_per_s']} posts/s", flush=True)
+        mix = workload(args.mentions, originals=args.originals, seed=101)
+        sat = saturate(fresh(base), mix, logs / "saturation", args.workers, args.profile)
+        result["saturation"] = {k: v for k, v in vars(sat).items() if k != "samples"} | {
+            "originals": args.originals,
+            "workers": args.workers,
+            "partitions": args.partitions,
+        }
+        result["saturation_samples"] = sat.samples
+        print(f"saturation: {sat.mentions_per_s}/s mentions, {sat.classified_per_s}/s classified", flush=True)
+        if "reposts" not in skip:
+            only = preclassified(workload(args.mentions, originals=0.01, seed=102), base)
+            reposts = saturate(fresh(base), only, logs / "reposts", profile=args.profile, classified=True)
+            result["repost_path"] = {k: v for k, v in vars(reposts).items() if k != "samples"}
+            print(f"repost path: {reposts.cascade_events_per_s}/s cascade events", flush=True)
+        result["latency"] = []
+        if "latency" not in skip:
+            for i, frac in enumerate(float(x) for x in args.loads.split(",")):
+                rate = frac * sat.mentions_per_s
+                load = workload(int(rate * args.latency_seconds), originals=args.originals, seed=200 + i)
+                row = offered(fresh(base), load, rate, logs / f"latency{i}") | {"fraction": frac}
+                result["latency"].append(row)
+                print(f"latency at {frac:.0%}: {row}", flush=True)
+        if "naive" not in skip:
+            naive_load = workload(args.naive_mentions, originals=args.originals, seed=103)
+            naive = saturate(fresh(base, batch_size=1, batch_window_seconds=0.0), naive_load, logs / "naive")
+            result["naive"] = {k: v for k, v in vars(naive).items() if k != "samples"}
+            print(f"naive: {naive.mentions_per_s}/s mentions", flush=True)
+        result["ratios"] = ratios(result)
+    path = args.out / f"pipeline-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2))
+    if "latency" not in skip and "naive" not in skip and "limit" not in skip:
+        plot(result, path.with_suffix(".png"))
+    print(json.dumps({k: v for k, v in result.items() if k != "saturation_samples"}, indent=2))
+    print(f"written: {path}", file=sys.stderr)
+    return 0
+
+
+def ratios(result: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    sat = result["saturation"]
+    if "limit" in result:
+        out["classified_over_bare_forward"] = round(sat["classified_per_s"] / result["limit"]["bare_posts_per_s"], 3)
+    if "naive" in result:
+        out["flashpoint_over_naive"] = round(sat["mentions_per_s"] / result["naive"]["mentions_per_s"], 2)
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
+
+import pytest
+
+from pipeline.flow import Incoming
+from pipeline.ingest_process import IngestProcess, model_threads
+from pipeline.settings import Settings
+from tests.factories import mention_bytes
+
+
+def test_the_event_loop_process_never_imports_torch() -> None:
+    # The model lives in the child: PyTorch in the worker itself would cost ~300 MB.
+    code = "import sys, pipeline.app, pipeline.cli, pipeline.ingest_process; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_model_threads_leave_a_core_for_the_loop() -> None:
+    assert model_threads(Settings(model_threads=3)) == 3
+    assert model_threads(Settings()) == max(1, (os.cpu_count() or 2) - 1)
+
+
+@pytest.fixture(scope="module")
+def process() -> Iterator[IngestProcess]:
+    p = IngestProcess(Settings(device="cpu"))
+    yield p
+    p.close()
+
+
+def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> None:
+    batch = [
+        Incoming(
+            mention_bytes(id="c", text="@AcmeCustServ my widget has been broken for 5 days, disgusting!"),
+            b"k",
+            "m",
+            0,
+            0,
+        ),
+        Incoming(b"{not json", b"k", "m", 0, 1),
+        Incoming(mention_bytes(id="u", text="Lovely sunset tonight"), b"k", "m", 0, 2),
+    ]
+    out = asyncio.run(process.ingest(batch))
+    ((key, value),) = out.forward
+    assert key == b"twitter:c" and b'"complaint_probability"' in value
+    assert out.classified == 1 and out.unmatched == 1
+    ((dead, letter),) = out.dead
+    assert dead.offset == 1 and letter.code == "not_json"
+    assert out.batch_sizes == [1] and len(out.inference_seconds) == 1
+    assert process.version and process.precision in ("fp32", "bf16", "int8")
+
+
+def test_a_dead_model_process_fails_loudly_never_as_a_verdict() -> None:
+    p = IngestProcess(Settings(device="cpu"))
+    try:
+        for pid in list(p._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        batch = [Incoming(mention_bytes(id="x", text="@AcmeCustServ broken"), b"k", "m", 0, 0)]
+        with pytest.raises(BrokenProcessPool):
+            asyncio.run(p.ingest(batch))
+    finally:
+        p.close()
