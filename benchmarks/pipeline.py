@@ -54,9 +54,7 @@ from pipeline.flow import Incoming
 from pipeline.kafka_admin import ensure_topics
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
 from pipeline.settings import REPO_DIR, Settings
-
-TICK = os.sysconf("SC_CLK_TCK")
-
+from pipeline.telemetry import procfs
 
 # -- the worker process -------------------------------------------------------------------
 
@@ -117,35 +115,14 @@ class Worker:
                 out[name] = float(value)
         return out
 
-    def pids(self) -> list[int]:
-        """The worker and its children (the model process)."""
-        assert self.proc is not None
-        out, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            with contextlib.suppress(OSError):
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    todo += [int(c) for c in (task / "children").read_text().split()]
-        return out
-
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(stat[11]) + int(stat[12])) / TICK  # utime, stime
-        return total
+        assert self.proc is not None
+        return procfs.cpu_seconds(self.proc.pid)
 
     def peak_rss_mib(self) -> float:
-        """Peak resident memory of the worker plus its model process."""
-        total = 0
-        for pid in self.pids():
-            with contextlib.suppress(OSError):
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmHWM:"):
-                        total += int(line.split()[1])
-        return total / 1024
+        """Peak resident memory of the worker plus its model process (each one's peak)."""
+        assert self.proc is not None
+        return procfs.memory_kib(self.proc.pid, "VmHWM") / 1024
 
 
 @contextlib.contextmanager

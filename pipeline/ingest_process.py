@@ -10,6 +10,7 @@ Python thread. Decoding and matching moved with it, so the loop only sends bytes
 The child loads the watchlist and the model once, from the same settings, and answers
 one batch at a time. Should it die, the next call raises ``BrokenProcessPool``: the
 ingest agent fails, the worker starts over, and the batch's offsets stay uncommitted.
+Should the worker die, the child notices within a second and exits.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -35,10 +38,11 @@ def model_threads(s: Settings) -> int:
     return s.model_threads or max(1, (os.cpu_count() or 2) - 1)
 
 
-def _start(s: Settings) -> dict[str, str]:
+def _start(s: Settings, parent: int) -> dict[str, str]:
     # A task rather than the pool's initializer: a failed load raises its own error (a
     # missing model file says so), not a bare broken pool.
     global _loaded
+    threading.Thread(target=_exit_with, args=(parent,), name="orphan-watch", daemon=True).start()
     import torch
 
     from pipeline.brands import Watchlist
@@ -50,6 +54,15 @@ def _start(s: Settings) -> dict[str, str]:
     model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     _loaded = (Watchlist.load(s.watchlist), model)
     return {"version": model.version, "device": str(model.encoder.device), "precision": model.encoder.precision}
+
+
+def _exit_with(parent: int) -> None:
+    # A SIGKILLed worker cannot stop its pool, and the pool's queues never report the
+    # parent gone (the child holds both ends of its pipe): without this, each crash left
+    # a 1 GB model process behind (seen in the fault suite).
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _ingest(batch: list[Incoming], now: datetime) -> flow.Encoded:
@@ -65,7 +78,7 @@ class IngestProcess:
         # spawn, not fork: the parent holds threads, and CUDA cannot be forked.
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         try:
-            info = self._pool.submit(_start, s).result()
+            info = self._pool.submit(_start, s, os.getpid()).result()
         except BaseException:
             self._pool.shutdown(cancel_futures=True)
             raise

@@ -5,8 +5,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 import pytest
 
@@ -67,3 +69,23 @@ def test_a_dead_model_process_fails_loudly_never_as_a_verdict() -> None:
             asyncio.run(p.ingest(batch))
     finally:
         p.close()
+
+
+def test_the_child_exits_when_the_worker_is_killed(tmp_path: Path) -> None:
+    code = (
+        "import os, sys, time\n"
+        "from pipeline.ingest_process import IngestProcess\n"
+        "from pipeline.settings import Settings\n"
+        "p = IngestProcess(Settings(device='cpu'))\n"
+        "print(*p._pool._processes, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2]

@@ -11,7 +11,6 @@ FLASHPOINT_FAULT_REPORTS (a directory for one JSON report per scenario).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import subprocess
@@ -27,6 +26,7 @@ from pipeline.classification import ComplaintModel
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
 from pipeline.records import ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
+from pipeline.telemetry import procfs
 from pipeline.telemetry.lag import LagProbe
 from tests.broker.conftest import Worker, free_port, kafka_sh, make_worker, run_settings
 from tests.broker.replay import Expected, compare, expected, levels, write_report
@@ -371,10 +371,8 @@ class RssSampler(threading.Thread):
             proc = self.worker.proc
             if proc is None or proc.poll() is not None:
                 continue
-            with contextlib.suppress(OSError):
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-                kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-                self.samples.append((time.monotonic() - began, kib / 1024))
+            # The worker and its model process.
+            self.samples.append((time.monotonic() - began, procfs.memory_kib(proc.pid) / 1024))
 
     def peak(self, since: float = 0.0, until: float = float("inf")) -> float:
         return max((mib for t, mib in self.samples if since <= t <= until), default=0.0)
