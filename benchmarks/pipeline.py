@@ -94,12 +94,15 @@ class Worker:
         except urllib.error.HTTPError as e:
             return e.code, ""
 
+    def check(self) -> None:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise SystemExit(f"worker exited {self.proc.returncode}; see {self.log}")
+
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise SystemExit(f"worker exited {self.proc.returncode}; see {self.log}")
+            self.check()
             with contextlib.suppress(OSError):
                 if self._get("/ready")[0] == 200:
                     return
@@ -126,7 +129,7 @@ class Worker:
 
 
 @contextlib.contextmanager
-def running(s: Settings, log: Path, workers: int = 1) -> Iterator[list[Worker]]:
+def running(s: Settings, log: Path, workers: int = 1, ready: bool = True) -> Iterator[list[Worker]]:
     asyncio.run(ensure_topics(s))
     ws = [
         Worker(replace(s, metrics_port=free_port(), data_dir=s.data_dir / str(i)), log.with_suffix(f".{i}.log"))
@@ -137,7 +140,8 @@ def running(s: Settings, log: Path, workers: int = 1) -> Iterator[list[Worker]]:
             w.settings.data_dir.mkdir(parents=True, exist_ok=True)
             w.start()
         for w in ws:
-            w.wait_ready()
+            if ready:
+                w.wait_ready()
         yield ws
     finally:
         for w in ws:
@@ -232,23 +236,39 @@ def saturate(
     """Produce ``load`` as fast as Kafka takes it and time the workers draining it.
     ``classified``: ``load`` is already classified, straight into the cascade stage.
     ``profile``: py-spy samples the first worker meanwhile (``<log>.speedscope.json``)."""
-    with running(s, log, workers) as ws, spy(ws[0], log, profile):
-        cpu0 = sum(w.cpu_seconds() for w in ws)
-        topic = s.topic_classified if classified else s.topic_mentions
-        sender = Replayer(s.bootstrap_servers, topic, load.messages, rate=1e9)
+    # The backlog is in Kafka before the workers start: the producer does not compete
+    # with them for the cores.
+    asyncio.run(ensure_topics(s))
+    topic = s.topic_classified if classified else s.topic_mentions
+    sender = Replayer(s.bootstrap_servers, topic, load.messages, rate=1e9)
+    sender.start()
+    sender.join()
+    if sender.error is not None:
+        raise SystemExit(f"producer failed: {sender.error!r}")
+    # Watched from the workers' start: they take the backlog as soon as they have
+    # partitions, which can be before they report ready.
+    with running(s, log, workers, ready=False) as ws, spy(ws[0], log, profile):
         began = time.monotonic()
-        sender.start()
         samples: list[tuple[float, float, float]] = []
+        cpu: list[float] = []
         last_change, last = time.monotonic(), (-1.0, -1.0, -1.0)
         while True:
-            time.sleep(0.5)
-            c = _sum([w.counters() for w in ws])
+            time.sleep(SAMPLE_SECONDS)
+            try:
+                c = _sum([w.counters() for w in ws])
+            except OSError:  # not serving metrics yet
+                c = {}
+                for w in ws:
+                    w.check()
+                if time.monotonic() - began > 240:
+                    raise SystemExit(f"no metrics after 240 s; see {log}") from None
             ingested = sum(c.get(f'flashpoint_mentions_total{{outcome="{o}"}}', 0.0) for o in INGEST_OUTCOMES)
             tracked = c.get("flashpoint_cascade_events_total", 0.0)
             tracked += c.get('flashpoint_mentions_total{outcome="duplicate"}', 0.0)
             escalated = c.get("flashpoint_escalations_total", 0.0)
             now = time.monotonic()
             samples.append((now - began, ingested, tracked))
+            cpu.append(sum(w.cpu_seconds() for w in ws))
             if (ingested, tracked, escalated) != last:
                 last, last_change = (ingested, tracked, escalated), now
             # Done when every message was ingested, every forwarded one tracked, and the
@@ -256,15 +276,12 @@ def saturate(
             matched = len(load) if classified else c.get('flashpoint_mentions_total{outcome="matched"}', 0.0)
             if (classified or ingested >= len(load)) and tracked >= matched and now - last_change > 3:
                 break
-            if sender.error is not None:
-                raise SystemExit(f"producer failed: {sender.error!r}")
-            if now - last_change > 120:
+            if now - last_change > 120 and (ingested + tracked > 0 or now - began > 300):
                 raise SystemExit(f"stalled at {ingested:.0f}/{len(load)} ingested; see {log}")
-        # The drain ended at the last change, not when it was noticed.
-        end = max(t for t, i, k in samples if (i, k) == last[:2])
-        first = min(t for t, i, k in samples if (k if classified else i) > 0)
-        seconds = end - first + 0.5  # the first sample saw up to half a second of work
-        cpu = sum(w.cpu_seconds() for w in ws) - cpu0
+        # From the last sample before any work to the first sample after the last.
+        end = min(i for i, (t, n, k) in enumerate(samples) if (n, k) == last[:2])
+        start = min(i for i, (t, n, k) in enumerate(samples) if (k if classified else n) > 0) - 1
+        seconds = samples[end][0] - samples[start][0]
         c = _sum([w.counters() for w in ws])
         return Drain(
             mentions=len(load),
@@ -272,8 +289,7 @@ def saturate(
             mentions_per_s=round(len(load) / seconds, 1),
             classified_per_s=round(c.get("flashpoint_classified_total", 0.0) / seconds, 1),
             cascade_events_per_s=round(last[1] / seconds, 1),
-            # Over the whole phase, idle waits included: a floor for the drain's own use.
-            cpu_cores=round(cpu / (time.monotonic() - began), 2),
+            cpu_cores=round((cpu[end] - cpu[start]) / seconds, 2),
             peak_rss_mib=round(max(w.peak_rss_mib() for w in ws), 1),
             escalations=int(last[2]),
             commits=int(c.get("flashpoint_commit_seconds_count", 0.0)),
@@ -290,6 +306,7 @@ def saturate(
 
 
 INGEST_OUTCOMES = ("matched", "unmatched", "dead_letter")
+SAMPLE_SECONDS = 0.1
 
 
 def _mean(c: dict[str, float], histogram: str) -> float:

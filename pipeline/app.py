@@ -20,7 +20,7 @@ from typing import Any, Protocol, cast
 import faust
 import orjson
 from faust.streams import Stream
-from faust.types import StreamT
+from faust.types import TP, StreamT
 
 from pipeline import faust_fixes, flow, metrics
 from pipeline.brands import Watchlist
@@ -33,6 +33,7 @@ from pipeline.kafka_admin import faust_credentials, security
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
+from pipeline.tables import Changes, RunTable
 from pipeline.telemetry import lag
 from pipeline.telemetry.health import Readiness
 from pipeline.telemetry.lag import LagProbe
@@ -128,10 +129,16 @@ def build(
     }
     # No value_type: values are plain JSON; a typing construct there breaks changelog recovery.
     table_kw: dict[str, Any] = {"partitions": s.partitions, "key_type": str}
+    # The stateful agent's table writes, sent once per run of events (pipeline.tables).
+    changes = Changes()
+
+    def table(name: str, help: str) -> RunTable:
+        return RunTable(app.Table(name, default=None, help=help, **table_kw), changes)
+
     tracker = CascadeTracker(
-        cascades=app.Table("cascades", default=None, help="cascade key -> CascadeState", **table_kw),
-        participants=app.Table("participants", default=None, help="cascade|author -> True", **table_kw),
-        posts=app.Table("posts", default=None, help="post key -> depth (also dedup)", **table_kw),
+        cascades=table("cascades", "cascade key -> CascadeState"),
+        participants=table("participants", "cascade|author -> True"),
+        posts=table("posts", "post key -> [depth, cascade key] (also dedup)"),
         max_pending=s.max_pending_per_cascade,
     )
     # A bad [brand.policy] table stops the worker here, before it consumes anything.
@@ -139,9 +146,9 @@ def build(
     forecaster = Forecaster.load(s.reach_model)
     source = f"urn:flashpoint:{s.app_id}"
     desk = Desk(
-        lifecycle=app.Table("lifecycle", default=None, help="dedup key -> escalation status", **table_kw),
-        history=app.Table("history", default=None, help="brand|author -> past complaints", **table_kw),
-        pile_ons=app.Table("pile_ons", default=None, help="brand -> complaints in the window", **table_kw),
+        lifecycle=table("lifecycle", "dedup key -> escalation status"),
+        history=table("history", "brand|author -> past complaints"),
+        pile_ons=table("pile_ons", "brand -> complaints in the window"),
         policies=policy,
         source=source,
     )
@@ -224,7 +231,8 @@ def build(
                 commit_lock.release()
 
     async def end_run(stream: Any, run: list[Any]) -> None:
-        # Table writes are buffered: push them into the open transaction first.
+        # The run's table writes go into the open transactions first.
+        await changes.send(send_change)
         await app.producer.buffer.flush()
         for event in run:
             await stream.ack(event)
@@ -328,13 +336,26 @@ def build(
         sends a plain ``topic.send`` transactionally only to topics the app consumes, so an
         escalation would otherwise commit apart from the table update that records it.
         """
+        await send_for(event.message.tp, topic, None, key, value, headers)
+
+    async def send_change(changelog: str, source: TP, key: bytes, value: bytes | None) -> None:
+        # A table's changelog partition is its source event's partition (Faust's rule).
+        await send_for(source, changelog, source.partition, key, value, None)
+
+    async def send_for(
+        source: TP,
+        topic: str,
+        partition: int | None,
+        key: bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+    ) -> None:
         if not app.in_transaction:
-            await app.producer.send(topic, key, value, None, None, headers)
+            await app.producer.send(topic, key, value, partition, None, headers)
             return
-        tp = event.message.tp
-        transactional_id = f"{app.conf.id}-{app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+        transactional_id = f"{app.conf.id}-{app.assignor.group_for_topic(source.topic)}-{source.partition}"
         await app.consumer.transactions.producer.send(
-            topic, key, value, None, None, headers, transactional_id=transactional_id
+            topic, key, value, partition, None, headers, transactional_id=transactional_id
         )
 
     # -- telemetry ----------------------------------------------------------------------

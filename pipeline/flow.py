@@ -26,7 +26,7 @@ from pipeline.classification.verdict import Verdict
 from pipeline.escalation import Policies, Policy
 from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
-from pipeline.reach import CascadeState, CascadeTracker, Forecaster, outlook
+from pipeline.reach import CascadeState, CascadeTracker, Forecaster, forecast_due, outlook
 from pipeline.reach.cascade import RESPONSE_COMPLAINT_PROBABILITY
 from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter, Mention
 
@@ -179,10 +179,20 @@ def track(
         return []
     metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
     signals = complaint_signals(cm, state, policy)
-    # Forecasting costs a few hundred microseconds: only for cascades that may escalate.
-    worth = forecaster is not None and escalation.worth_deciding(state, policy)
-    ahead = outlook(state, forecaster) if worth and forecaster is not None else None
-    moves = escalation.transitions(state, escalation.decide(state, policy, ahead))
+    # Forecasting costs a few hundred microseconds: only for cascades that may escalate,
+    # and for a large one only as it grows (forecast_due).
+    ahead = None
+    if forecaster is not None and escalation.worth_deciding(state, policy):
+        if forecast_due(state, cm.mention.kind):
+            ahead = outlook(state, forecaster)
+        decisions = escalation.decide(state, policy, ahead)
+        if ahead is None and escalation.pending(state, decisions):
+            # Something is published now: at the level the forecast gives, and with it.
+            ahead = outlook(state, forecaster)
+            decisions = escalation.decide(state, policy, ahead)
+    else:
+        decisions = escalation.decide(state, policy, None)
+    moves = escalation.transitions(state, decisions)
     if moves:
         tracker.save(state)
     author = state.root.author_id if state.root else None

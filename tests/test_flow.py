@@ -9,8 +9,9 @@ from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
 from pipeline.escalation import Policy
 from pipeline.flow import Incoming, ingest, track
-from pipeline.reach import CascadeTracker
-from tests.factories import mention_bytes
+from pipeline.reach import CascadeTracker, Forecaster, forecast_due
+from pipeline.settings import Settings
+from tests.factories import at, classified, mention_bytes
 
 WATCH = Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"]}]})
 NOW = datetime(2026, 11, 22, 15, tzinfo=UTC)
@@ -133,3 +134,25 @@ def test_a_decoder_bug_costs_one_dead_letter_not_the_worker(monkeypatch: pytest.
     out = ingest([msg(b"{}", 3)], WATCH, FakeModel(), NOW)
     ((dead, letter),) = out.dead
     assert dead.offset == 3 and letter.code == "decoder_error" and "RecursionError" in letter.reason
+
+
+def test_an_escalation_between_forecasts_still_carries_one() -> None:
+    # Past 64 reposts a cascade is forecast only as it grows; an escalation that a repost
+    # between two forecasts triggers gets its own, and the level that forecast gives.
+    forecaster = Forecaster.load(Settings().reach_model)
+    tracker = CascadeTracker({}, {}, {})
+    root = ingest(
+        [msg(mention_bytes(id="r", text="@AcmeCustServ broken", author={"followers": 10}))], WATCH, FakeModel(), NOW
+    )
+    track(root.forward[0], tracker, Policy(), NOW, "urn:t", forecaster)
+    drafts = []
+    for i in range(100):
+        followers = 30_000 if i == 99 else 5
+        repost = classified(
+            id=f"p{i}", kind="repost", parent_id="r", root_id="r", created_at=at(i), author={"followers": followers}
+        )
+        drafts += [s.draft for s in track(repost, tracker, Policy(), NOW, "urn:t", forecaster) if s.draft]
+    state = tracker.get("twitter:r")
+    assert state is not None and not forecast_due(state, "repost"), "the 100th repost falls between two forecasts"
+    (draft,) = drafts
+    assert draft["data"]["action"] == "open" and draft["data"]["forecast"] is not None

@@ -9,6 +9,7 @@ from pipeline.escalation.policy import (
     Policies,
     Policy,
     decide,
+    pending,
     transitions,
     worth_deciding,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "dedup_key",
     "encode",
     "event",
+    "pending",
     "transitions",
     "worth_deciding",
 ]

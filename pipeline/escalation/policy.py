@@ -282,8 +282,8 @@ def _passed(value: int, thresholds: tuple[int, int, int, int], factor: float) ->
     return level
 
 
-def transitions(state: CascadeState, decisions: list[Decision]) -> list[tuple[Decision, Action]]:
-    """What to publish now; records it in ``state.escalated`` (the caller saves state)."""
+def pending(state: CascadeState, decisions: list[Decision]) -> list[tuple[Decision, Action]]:
+    """What to publish now: a first escalation, or one at a higher level than before."""
     out: list[tuple[Decision, Action]] = []
     for d in decisions:
         previous = state.escalated.get(d.brand.brand)
@@ -291,8 +291,13 @@ def transitions(state: CascadeState, decisions: list[Decision]) -> list[tuple[De
             out.append((d, "open"))
         elif LEVELS.index(d.severity) > LEVELS.index(previous):
             out.append((d, "upgrade"))
-        else:
-            continue
+    return out
+
+
+def transitions(state: CascadeState, decisions: list[Decision]) -> list[tuple[Decision, Action]]:
+    """:func:`pending`, recorded in ``state.escalated`` (the caller saves state)."""
+    out = pending(state, decisions)
+    for d, _action in out:
         state.escalated[d.brand.brand] = d.severity
     return out
 

@@ -21,6 +21,7 @@ post's parent, when seen at all, was seen here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -106,6 +107,9 @@ class CascadeState:
         return self._sketch
 
 
+# Decoded states kept by a tracker (each a few KB to about 20 KB).
+DECODED_STATES = 1024
+
 _ROOT = [f.name for f in fields(RootPost)]
 _NESTED = ("root", "brands", "escalated", "arrivals", "_sketch")
 _SCALARS = [f.name for f in fields(CascadeState) if f.name not in _NESTED]
@@ -123,13 +127,29 @@ class CascadeTracker:
         self.participants = participants
         self.posts = posts
         self.max_pending = max_pending
+        # Recently saved states, decoded, with the stored dict each was saved as: decoding
+        # a state's arrival sketch costs more than the rest of a repost's bookkeeping, and
+        # a hot cascade's next event usually comes before long.
+        self._decoded: dict[str, tuple[dict[str, Any], CascadeState]] = {}
 
     def get(self, key: str) -> CascadeState | None:
         raw = self.cascades.get(key)
-        return CascadeState.from_dict(raw) if raw else None
+        if not raw:
+            return None
+        # Taken out, not peeked: a caller that fails halfway leaves no half-changed state
+        # behind. Only the very dict it was saved as vouches for it (a changelog recovery
+        # or another writer puts new dicts in the store).
+        decoded = self._decoded.pop(key, None)
+        if decoded is not None and decoded[0] is raw:
+            return decoded[1]
+        return CascadeState.from_dict(raw)
 
     def save(self, state: CascadeState) -> None:
-        self.cascades[state.key] = state.to_dict()
+        raw = state.to_dict()
+        self.cascades[state.key] = raw
+        self._decoded[state.key] = (raw, state)
+        if len(self._decoded) > DECODED_STATES:
+            del self._decoded[next(iter(self._decoded))]  # the least recently saved
 
     def apply(self, cm: ClassifiedMention, partition: int = -1, now: float = 0.0) -> CascadeState | None:
         """Fold one mention into its cascade; None when it changed nothing that matters
@@ -242,6 +262,25 @@ class Outlook:
     potential_reach_high: float
     seismic_final_reposts: float  # inf when supercritical
     supercritical: bool
+
+
+# A forecast on every repost while a cascade is small, then each time its reposts have
+# grown by FORECAST_GROWTH: one more repost barely moves a large cascade's forecast,
+# and a forecast costs more than all the rest of a repost's work.
+FORECAST_EVERY_UNTIL = 64
+FORECAST_GROWTH = 1.02
+_LOG_GROWTH = math.log(FORECAST_GROWTH)
+
+
+def forecast_due(state: CascadeState, kind: str) -> bool:
+    """Whether the event of ``kind`` just applied to ``state`` calls for a new forecast
+    (a reply or an original post always does: it changes reach, not the repost curve)."""
+    if kind not in ("repost", "quote"):
+        return True
+    r = state.sketch().reposts
+    if r <= FORECAST_EVERY_UNTIL:
+        return True
+    return int(math.log(r) / _LOG_GROWTH) != int(math.log(r - 1) / _LOG_GROWTH)
 
 
 def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:

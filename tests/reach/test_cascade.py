@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.reach import CascadeState, CascadeTracker, Forecaster, outlook
+from pipeline.reach import CascadeState, CascadeTracker, Forecaster, forecast_due, outlook
 from pipeline.settings import Settings
 from tests.factories import at, classified
 
@@ -152,3 +152,49 @@ def test_sweep_forgets_quiet_cascades_of_its_partition_only() -> None:
     # A late repost of a forgotten cascade starts over, waiting for a root that is gone.
     late = t.apply(repost(2, 7_000), partition=0, now=6_000.0)
     assert late is not None and late.root is None and late.reposts == 1
+
+
+def test_a_state_reused_from_the_decoded_cache_equals_a_fresh_decode() -> None:
+    t = tracker()
+    t.apply(classified(id="r", author={"followers": 1000}))
+    for i in range(5):
+        t.apply(classified(id=f"p{i}", kind="repost", parent_id="r", root_id="r", created_at=at(30 * i)))
+    cached = t.get("twitter:r")
+    assert cached is not None
+    fresh = CascadeState.from_dict(t.cascades["twitter:r"])
+    assert cached.to_dict() == fresh.to_dict()
+    assert cached.sketch().to_dict() == fresh.sketch().to_dict()
+
+
+def test_a_state_changed_but_not_saved_is_not_reused() -> None:
+    # A caller that fails halfway through an event must not leave its changes behind.
+    t = tracker()
+    t.apply(classified(id="r"))
+    half_done = t.get("twitter:r")
+    assert half_done is not None
+    half_done.reposts = 99
+    again = t.get("twitter:r")
+    assert again is not None and again.reposts == 0
+
+
+def test_a_store_rewritten_from_elsewhere_is_read_not_the_cached_state() -> None:
+    # A changelog recovery puts new dicts in the store; the cache must not outlive them.
+    t = tracker()
+    t.apply(classified(id="r"))
+    t.cascades["twitter:r"] = {**t.cascades["twitter:r"], "reposts": 7}
+    state = t.get("twitter:r")
+    assert state is not None and state.reposts == 7
+
+
+def test_forecasts_follow_every_repost_of_a_small_cascade_then_its_growth() -> None:
+    t = tracker()
+    t.apply(classified(id="r"))
+    due = []
+    for i in range(10_000):
+        s = t.apply(classified(id=f"p{i}", kind="repost", parent_id="r", root_id="r", created_at=at(i)))
+        assert s is not None
+        due.append(forecast_due(s, "repost"))
+    assert all(due[:64])
+    # Then about one in every 2% of growth: 64 + ln(10000 / 64) / ln(1.02), about 319.
+    assert 300 <= sum(due) <= 330
+    assert forecast_due(s, "reply") and forecast_due(s, "post")
