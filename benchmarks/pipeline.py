@@ -16,7 +16,8 @@ One run measures, on the same cores and one after the other (never overlapping):
    90%) for ``--latency-seconds``: end-to-end latency of each escalation, from its
    mention's send to Kafka to the escalation's arrival at a read_committed consumer
    (what ops see), p50, p95 and p99;
-5. **naive**: the same pipeline classifying one message at a time (batch size 1).
+5. **naive**: `flashpoint worker --naive`, the same pipeline classifying one mention at a
+   time on the event loop.
 
 It prints the ratios and writes ``<out>/pipeline-<stamp>.json`` and a PNG plot of
 throughput and latency against offered load.
@@ -63,6 +64,7 @@ from pipeline.telemetry import procfs
 class Worker:
     settings: Settings
     log: Path
+    args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -70,7 +72,7 @@ class Worker:
         for var, _default, _doc in Settings.describe():
             env[var] = str(getattr(self.settings, var.removeprefix("FLASHPOINT_").lower()))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker"],
+            [sys.executable, "-m", "pipeline", "worker", *self.args],
             env=env,
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the child owns it
             stderr=subprocess.STDOUT,
@@ -129,10 +131,12 @@ class Worker:
 
 
 @contextlib.contextmanager
-def running(s: Settings, log: Path, workers: int = 1, ready: bool = True) -> Iterator[list[Worker]]:
+def running(
+    s: Settings, log: Path, workers: int = 1, ready: bool = True, args: tuple[str, ...] = ()
+) -> Iterator[list[Worker]]:
     asyncio.run(ensure_topics(s))
     ws = [
-        Worker(replace(s, metrics_port=free_port(), data_dir=s.data_dir / str(i)), log.with_suffix(f".{i}.log"))
+        Worker(replace(s, metrics_port=free_port(), data_dir=s.data_dir / str(i)), log.with_suffix(f".{i}.log"), args)
         for i in range(workers)
     ]
     try:
@@ -231,7 +235,13 @@ class Drain:
 
 
 def saturate(
-    s: Settings, load: Workload, log: Path, workers: int = 1, profile: bool = False, classified: bool = False
+    s: Settings,
+    load: Workload,
+    log: Path,
+    workers: int = 1,
+    profile: bool = False,
+    classified: bool = False,
+    args: tuple[str, ...] = (),
 ) -> Drain:
     """Produce ``load`` as fast as Kafka takes it and time the workers draining it.
     ``classified``: ``load`` is already classified, straight into the cascade stage.
@@ -247,7 +257,7 @@ def saturate(
         raise SystemExit(f"producer failed: {sender.error!r}")
     # Watched from the workers' start: they take the backlog as soon as they have
     # partitions, which can be before they report ready.
-    with running(s, log, workers, ready=False) as ws, spy(ws[0], log, profile):
+    with running(s, log, workers, ready=False, args=args) as ws, spy(ws[0], log, profile):
         began = time.monotonic()
         samples: list[tuple[float, float, float]] = []
         cpu: list[float] = []
@@ -532,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"latency at {frac:.0%}: {row}", flush=True)
         if "naive" not in skip:
             naive_load = workload(args.naive_mentions, originals=args.originals, seed=103)
-            naive = saturate(fresh(base, batch_size=1, batch_window_seconds=0.0), naive_load, logs / "naive")
+            naive = saturate(fresh(base), naive_load, logs / "naive", args=("--naive",))
             result["naive"] = {k: v for k, v in vars(naive).items() if k != "samples"}
             print(f"naive: {naive.mentions_per_s}/s mentions", flush=True)
         result["ratios"] = ratios(result)

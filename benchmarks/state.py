@@ -33,8 +33,8 @@ from typing import Any
 import orjson
 
 from pipeline.mention import parse
-from pipeline.records import BrandMatch, ClassifiedMention
 from pipeline.reach import CascadeTracker
+from pipeline.records import BrandMatch, ClassifiedMention
 from pipeline.settings import REPO_DIR
 from pipeline.telemetry import procfs
 
@@ -112,8 +112,7 @@ def shape(reposts: int, n: int) -> dict[str, Any]:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     fill(tracker, range(n), reposts)
-    # The tracker's cache of decoded states is not state: leave it out.
-    tracker._decoded.clear()
+    tracker.drop_cache()  # a cache, not state
     gc.collect()
     heap = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
@@ -138,7 +137,7 @@ def capacity(cascades: int, reposts: int) -> dict[str, Any]:
     for start in range(0, cascades, step):
         fill(tracker, range(start, min(start + step, cascades)), reposts)
         print(f"  {min(start + step, cascades):,} cascades, {time.monotonic() - began:.0f} s", file=sys.stderr)
-    tracker._decoded.clear()
+    tracker.drop_cache()
     gc.collect()
     rss = procfs.memory_kib(os.getpid()) * 1024
     held = len(tracker.cascades)

@@ -78,9 +78,16 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 
 
 def build(
-    settings: Settings, ingester: Ingester, watchlist: Watchlist, readiness: Readiness | None = None
+    settings: Settings,
+    ingester: Ingester,
+    watchlist: Watchlist,
+    readiness: Readiness | None = None,
+    mentions_per_step: int | None = None,
 ) -> Flashpoint:
+    """``mentions_per_step``: mentions the ingest agent takes at a time (default
+    ``MENTIONS_PER_BATCH`` classification batches' worth)."""
     s = settings
+    per_step = mentions_per_step or s.batch_size * MENTIONS_PER_BATCH
     readiness = readiness or Readiness()
     faust_fixes.apply()
     app = faust.App(
@@ -160,7 +167,7 @@ def build(
         stream = cast(Stream[bytes], source)
         # Reposts (most of the stream) are not classified: take enough mentions to fill
         # a classification batch; the model splits the texts into batch_size runs.
-        async for events in stream.take_events(s.batch_size * MENTIONS_PER_BATCH, within=s.batch_window_seconds):
+        async for events in stream.take_events(per_step, within=s.batch_window_seconds):
             batch = [
                 Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset, e.message.timestamp)
                 for e in events

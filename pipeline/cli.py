@@ -50,7 +50,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline.app import build
     from pipeline.brands import Watchlist
     from pipeline.escalation import Policies, Policy
-    from pipeline.ingest_process import IngestProcess
+    from pipeline.ingest_process import IngestProcess, InlineIngest
     from pipeline.kafka_admin import ensure_topics, wait_for_broker
     from pipeline.telemetry import health, logs
 
@@ -68,17 +68,23 @@ def cmd_worker(args: argparse.Namespace) -> int:
     watchlist = Watchlist.load(s.watchlist)
     # A bad [brand.policy] table is a startup error, before the model loads.
     Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
-    model = IngestProcess(s)
-    metrics.MODEL_INFO.labels(model.version, model.device, model.precision).set(1)
+    ingester = InlineIngest(s) if args.naive else IngestProcess(s)
+    metrics.MODEL_INFO.labels(ingester.version, ingester.device, ingester.precision).set(1)
     readiness.set(model_loaded=True)
-    log.info("model %s on %s (its own process); %d brands watched", model.version, model.device, len(watchlist.brands))
+    log.info(
+        "model %s on %s (%s); %d brands watched",
+        ingester.version,
+        ingester.device,
+        "on the event loop, one mention at a time" if args.naive else "its own process",
+        len(watchlist.brands),
+    )
 
     async def prepare() -> None:
         await wait_for_broker(s.bootstrap_servers, **security(s))
         await ensure_topics(s)
 
     asyncio.run(prepare())
-    fp = build(s, model, watchlist, readiness)
+    fp = build(s, ingester, watchlist, readiness, mentions_per_step=1 if args.naive else None)
     faust_level = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
     worker = faust.Worker(
         fp.app,
@@ -95,11 +101,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         worker.execute_from_commandline()
     except SystemExit:
         if worker._signal_stop_time is not None:  # SIGTERM or SIGINT: a requested stop
-            model.close()
             raise
     except Exception:
         log.exception("worker crashed")
-    model.close()
+    finally:
+        ingester.close()
     # Faust stops the whole worker on some transient Kafka errors (seen: a transactional
     # send failing while the only broker restarts). Exactly-once makes starting over safe:
     # a fresh process image (same pid) resumes from the committed state, as after SIGKILL.
@@ -456,6 +462,11 @@ def parser() -> argparse.ArgumentParser:
     worker = with_servers(sub.add_parser("worker", help="run the stream worker"))
     # Set by the worker itself when it starts over after a crash (see cmd_worker).
     worker.add_argument("--restarts", type=int, default=0, help=argparse.SUPPRESS)
+    worker.add_argument(
+        "--naive",
+        action="store_true",
+        help="the design benchmarks compare against: classify one mention at a time on the event loop",
+    )
     worker.set_defaults(func=cmd_worker)
 
     esc = with_servers(sub.add_parser("escalations", help="print escalations as they arrive"))

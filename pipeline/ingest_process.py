@@ -92,3 +92,27 @@ class IngestProcess:
 
     def close(self) -> None:
         self._pool.shutdown(cancel_futures=True)
+
+
+class InlineIngest:
+    """The naive design benchmarks compare against (``flashpoint worker --naive``): the
+    ingest step on the event loop itself, one mention at a time."""
+
+    def __init__(self, s: Settings) -> None:
+        import torch
+
+        from pipeline.brands import Watchlist
+        from pipeline.classification import ComplaintModel
+
+        torch.set_num_threads(model_threads(s))
+        self._model = ComplaintModel.load(s.model_dir, s.device, s.precision)
+        self._watchlist = Watchlist.load(s.watchlist)
+        self.version: str = self._model.version
+        self.device: str = str(self._model.encoder.device)
+        self.precision: str = self._model.encoder.precision
+
+    async def ingest(self, batch: list[Incoming]) -> flow.Encoded:
+        return flow.ingest(batch, self._watchlist, self._model, datetime.now(UTC)).encoded()
+
+    def close(self) -> None:
+        pass

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.flow import Incoming
-from pipeline.ingest_process import IngestProcess, model_threads
+from pipeline.ingest_process import IngestProcess, InlineIngest, model_threads
 from pipeline.settings import Settings
 from tests.factories import mention_bytes
 
@@ -37,8 +37,8 @@ def process() -> Iterator[IngestProcess]:
     p.close()
 
 
-def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> None:
-    batch = [
+def batch() -> list[Incoming]:
+    return [
         Incoming(
             mention_bytes(id="c", text="@AcmeCustServ my widget has been broken for 5 days, disgusting!"),
             b"k",
@@ -49,7 +49,10 @@ def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> No
         Incoming(b"{not json", b"k", "m", 0, 1),
         Incoming(mention_bytes(id="u", text="Lovely sunset tonight"), b"k", "m", 0, 2),
     ]
-    out = asyncio.run(process.ingest(batch))
+
+
+def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> None:
+    out = asyncio.run(process.ingest(batch()))
     ((key, value),) = out.forward
     assert key == b"twitter:c" and b'"complaint_probability"' in value
     assert out.classified == 1 and out.unmatched == 1
@@ -57,6 +60,15 @@ def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> No
     assert dead.offset == 1 and letter.code == "not_json"
     assert out.batch_sizes == [1] and len(out.inference_seconds) == 1
     assert process.version and process.precision in ("fp32", "bf16", "int8")
+
+
+def test_the_naive_inline_ingest_gives_the_same_results(process: IngestProcess) -> None:
+    inline = InlineIngest(Settings(device="cpu"))
+    same = batch()
+    ours, theirs = asyncio.run(process.ingest(same)), asyncio.run(inline.ingest(same))
+    assert (ours.forward, ours.unmatched) == (theirs.forward, theirs.unmatched)
+    assert [(m, d.reason) for m, d in ours.dead] == [(m, d.reason) for m, d in theirs.dead]
+    assert (inline.version, inline.precision) == (process.version, process.precision)
 
 
 def test_a_dead_model_process_fails_loudly_never_as_a_verdict() -> None:

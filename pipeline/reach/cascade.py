@@ -144,6 +144,10 @@ class CascadeTracker:
             return decoded[1]
         return CascadeState.from_dict(raw)
 
+    def drop_cache(self) -> None:
+        """Forget the decoded states kept for reuse (a cache: nothing is lost)."""
+        self._decoded.clear()
+
     def save(self, state: CascadeState) -> None:
         raw = state.to_dict()
         self.cascades[state.key] = raw

@@ -282,6 +282,7 @@ class Forecaster:
             raise ValueError(f"{path}: the trees were fitted on other features; refit with flashpoint reach fit")
         trees = Trees(**d["trees"]) if d.get("trees") else None
         keep = ("times", "a", "b", "q10", "q90", "trained_on", "version")
+        seismic.prepare()
         return cls(trees=trees, **{k: d[k] for k in keep})
 
 

@@ -137,6 +137,12 @@ def infectiousness_weighted(
     return Infectiousness(p, p * low, p * high, window)
 
 
+def prepare() -> None:
+    """Import what the intervals need now: scipy.stats takes about a second to import,
+    which the first forecast of a running worker should not wait for."""
+    _chi2_interval(1)
+
+
 @functools.lru_cache(maxsize=4096)
 def _chi2_interval(n: int) -> tuple[float, float]:
     from scipy.stats import chi2  # type: ignore[import-untyped]
