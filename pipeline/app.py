@@ -200,6 +200,11 @@ def build(
     # a commit (under exactly_once, a Kafka transaction per partition) then always holds
     # an event's table changes, its escalations and its offset together, or none of them.
     commit_lock = asyncio.Lock()
+    # Set by a run that published toward an escalation (a decision for the desk, an
+    # escalation for ops): nothing it sent is visible to read_committed consumers before
+    # a commit, so that run commits at once instead of waiting for the timer (each of
+    # the two hops, cascade stage -> desk -> ops, waited up to commit_interval_seconds).
+    escalating = asyncio.Event()
 
     @app.timer(s.commit_interval_seconds, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
@@ -244,7 +249,12 @@ def build(
         for event in run:
             await stream.ack(event)
         run.clear()
-        commit_lock.release()
+        try:
+            if escalating.is_set():
+                escalating.clear()
+                await app.consumer.commit()
+        finally:
+            commit_lock.release()
 
     async def dead_letter_internal(event: Any, exc: Exception) -> None:
         m = event.message
@@ -268,6 +278,8 @@ def build(
             log.debug("duplicate skipped", extra={"mention_id": cm.mention.key, "cascade_id": cm.cascade_key})
             return
         for sig in flow.track(cm, tracker, policy, now, source, forecaster, partition):
+            if sig.kind == "decision":
+                escalating.set()
             await send_in_transaction_of(event, s.topic_desk, sig.brand.encode(), sig.to_json(), [])
 
     async def desk_one(event: Any) -> None:
@@ -285,6 +297,7 @@ def build(
                 "brand": data.get("brand"),
             }
             log.info("escalation %s %s (from %s)", data["action"], data["severity"], where, extra=context)
+            escalating.set()
             await send_in_transaction_of(
                 event,
                 s.topic_escalations,
