@@ -202,13 +202,16 @@ def build(
     commit_lock = asyncio.Lock()
     # Set by a run that published toward an escalation (a decision for the desk, an
     # escalation for ops): nothing it sent is visible to read_committed consumers before
-    # a commit, so that run commits at once instead of waiting for the timer (each of
-    # the two hops, cascade stage -> desk -> ops, waited up to commit_interval_seconds).
+    # a commit. When the stream has caught up, that run commits at once instead of
+    # waiting for the timer (each of the two hops, cascade stage -> desk -> ops, waited
+    # up to commit_interval_seconds). With a backlog the timer's pace is kept: a commit
+    # per run cost a saturated worker 30% of its time.
     escalating = asyncio.Event()
 
     @app.timer(s.commit_interval_seconds, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
         async with commit_lock:
+            escalating.clear()
             await app.producer.buffer.flush()
             await app.consumer.commit()
 
@@ -236,13 +239,14 @@ def build(
                     # to the dead-letter topic, bytes unchanged, for a replay once fixed.
                     await dead_letter_internal(event, exc)
                 run.append(event)
-                if len(run) >= s.batch_size or cast("faust.ChannelT[bytes]", stream.channel).empty():
-                    await end_run(manual, run)
+                caught_up = cast("faust.ChannelT[bytes]", stream.channel).empty()
+                if caught_up or len(run) >= s.batch_size:
+                    await end_run(manual, run, commit=caught_up and escalating.is_set())
         finally:
             if run:
                 commit_lock.release()
 
-    async def end_run(stream: Any, run: list[Any]) -> None:
+    async def end_run(stream: Any, run: list[Any], commit: bool) -> None:
         # The run's table writes go into the open transactions first.
         await changes.send(send_change)
         await app.producer.buffer.flush()
@@ -250,7 +254,7 @@ def build(
             await stream.ack(event)
         run.clear()
         try:
-            if escalating.is_set():
+            if commit:
                 escalating.clear()
                 await app.consumer.commit()
         finally:
