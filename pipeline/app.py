@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 # and replies, and a batch of 64 mentions gave the model 19 texts (at 1.9x the cost
 # per text of a full batch of 64).
 MENTIONS_PER_BATCH = 4
+# How soon a commit follows an escalation once the stream has caught up.
+URGENT_COMMIT_SECONDS = 0.05
 
 
 class Ingester(Protocol):
@@ -200,17 +202,21 @@ def build(
     # a commit (under exactly_once, a Kafka transaction per partition) then always holds
     # an event's table changes, its escalations and its offset together, or none of them.
     commit_lock = asyncio.Lock()
-    # Set by a run that published toward an escalation (a decision for the desk, an
-    # escalation for ops): nothing it sent is visible to read_committed consumers before
-    # a commit. When the stream has caught up, that run commits at once instead of
-    # waiting for the timer (each of the two hops, cascade stage -> desk -> ops, waited
-    # up to commit_interval_seconds). With a backlog the timer's pace is kept: a commit
-    # per run cost a saturated worker 30% of its time.
+    # Set when a decision for the desk or an escalation for ops was sent: read_committed
+    # consumers see neither before a commit. With the stream caught up, the commit then
+    # comes within URGENT_COMMIT_SECONDS instead of commit_interval_seconds (each of the
+    # two hops, cascade stage -> desk -> ops, waited up to that). With a backlog the
+    # timer's pace is kept: a commit per run cost a saturated worker 30% of its time.
     escalating = asyncio.Event()
+    pace = {"last_commit": 0.0, "caught_up": True}
 
-    @app.timer(s.commit_interval_seconds, name="commit")  # type: ignore[untyped-decorator]
+    @app.timer(URGENT_COMMIT_SECONDS, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
+        due = time.monotonic() - pace["last_commit"] >= s.commit_interval_seconds
+        if not (due or (escalating.is_set() and pace["caught_up"])):
+            return
         async with commit_lock:
+            pace["last_commit"] = time.monotonic()
             escalating.clear()
             await app.producer.buffer.flush()
             await app.consumer.commit()
@@ -239,26 +245,21 @@ def build(
                     # to the dead-letter topic, bytes unchanged, for a replay once fixed.
                     await dead_letter_internal(event, exc)
                 run.append(event)
-                caught_up = cast("faust.ChannelT[bytes]", stream.channel).empty()
-                if caught_up or len(run) >= s.batch_size:
-                    await end_run(manual, run, commit=caught_up and escalating.is_set())
+                pace["caught_up"] = cast("faust.ChannelT[bytes]", stream.channel).empty()
+                if pace["caught_up"] or len(run) >= s.batch_size:
+                    await end_run(manual, run)
         finally:
             if run:
                 commit_lock.release()
 
-    async def end_run(stream: Any, run: list[Any], commit: bool) -> None:
+    async def end_run(stream: Any, run: list[Any]) -> None:
         # The run's table writes go into the open transactions first.
         await changes.send(send_change)
         await app.producer.buffer.flush()
         for event in run:
             await stream.ack(event)
         run.clear()
-        try:
-            if commit:
-                escalating.clear()
-                await app.consumer.commit()
-        finally:
-            commit_lock.release()
+        commit_lock.release()
 
     async def dead_letter_internal(event: Any, exc: Exception) -> None:
         m = event.message
