@@ -529,9 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"saturation: {sat.mentions_per_s}/s mentions, {sat.classified_per_s}/s classified", flush=True)
         if "reposts" not in skip:
             only = preclassified(workload(args.mentions, originals=0.01, seed=102), base)
-            reposts = saturate(
-                fresh(base), only, logs / "reposts", args.workers, profile=args.profile, classified=True
-            )
+            reposts = saturate(fresh(base), only, logs / "reposts", args.workers, profile=args.profile, classified=True)
             result["repost_path"] = {k: v for k, v in vars(reposts).items() if k != "samples"}
             print(f"repost path: {reposts.cascade_events_per_s}/s cascade events", flush=True)
         result["latency"] = []

@@ -213,7 +213,9 @@ def build(
     @app.timer(URGENT_COMMIT_SECONDS, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
         due = time.monotonic() - pace["last_commit"] >= s.commit_interval_seconds
-        if not (due or (escalating.is_set() and pace["caught_up"])):
+        # Never early in a rebalance: Faust is ending and restarting the transactions.
+        urgent = escalating.is_set() and pace["caught_up"] and not app.rebalancing
+        if not (due or urgent):
             return
         async with commit_lock:
             pace["last_commit"] = time.monotonic()
@@ -401,6 +403,16 @@ def build(
         readiness.set(assigned=False)
         lag.forget(owned)
         owned.clear()
+        if app.in_transaction:
+            # Faust has waited for the agents to ack what they took. Commit it now: the
+            # transactions of the partitions this worker keeps stay open across the
+            # rebalance, and their changelog records held back the stable offset that
+            # table recovery waits for (pipeline.faust_fixes). Recovery then waited 60 s,
+            # the broker aborted the transactions, and the worker could send no more.
+            async with commit_lock:
+                pace["last_commit"] = time.monotonic()
+                await app.producer.buffer.flush()
+                await app.consumer.commit()
 
     async def on_shutdown(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         await probe.stop()

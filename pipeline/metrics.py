@@ -45,7 +45,7 @@ INFERENCE_SECONDS = Histogram(
 )
 INFERENCE_BATCH_SIZE = Histogram(
     "flashpoint_inference_batch_size",
-    "Texts per classification batch.",
+    "Texts per classification call (split into runs of FLASHPOINT_BATCH_SIZE for the model).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
 MODEL_ERRORS = Counter(
