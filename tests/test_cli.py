@@ -42,7 +42,7 @@ def worker_run(monkeypatch: pytest.MonkeyPatch, run: Any, restarts: int = 0) -> 
     monkeypatch.setattr(pipeline.kafka_admin, "wait_for_broker", nothing)
     monkeypatch.setattr(pipeline.kafka_admin, "ensure_topics", nothing)
     monkeypatch.setattr(pipeline.classification.ComplaintModel, "load", classmethod(lambda cls, *a: Model()))
-    monkeypatch.setattr(pipeline.app, "build", lambda *a: type("FP", (), {"app": None})())
+    monkeypatch.setattr(pipeline.app, "build", lambda *a, **k: type("FP", (), {"app": None})())
     monkeypatch.setattr(faust, "Worker", Worker)
     execs: list[list[str]] = []
     sleeps: list[float] = []
