@@ -215,8 +215,10 @@ def build(
         due = time.monotonic() - pace["last_commit"] >= s.commit_interval_seconds
         # Never early in a rebalance: Faust is ending and restarting the transactions.
         urgent = escalating.is_set() and pace["caught_up"] and not app.rebalancing
-        if not (due or urgent):
-            return
+        if due or urgent:
+            await commit_now()
+
+    async def commit_now() -> None:
         async with commit_lock:
             pace["last_commit"] = time.monotonic()
             escalating.clear()
@@ -409,10 +411,7 @@ def build(
             # rebalance, and their changelog records held back the stable offset that
             # table recovery waits for (pipeline.faust_fixes). Recovery then waited 60 s,
             # the broker aborted the transactions, and the worker could send no more.
-            async with commit_lock:
-                pace["last_commit"] = time.monotonic()
-                await app.producer.buffer.flush()
-                await app.consumer.commit()
+            await commit_now()
 
     async def on_shutdown(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         await probe.stop()

@@ -43,17 +43,23 @@ def _start(s: Settings, parent: int) -> dict[str, str]:
     # missing model file says so), not a bare broken pool.
     global _loaded
     threading.Thread(target=_exit_with, args=(parent,), name="orphan-watch", daemon=True).start()
+    from pipeline.telemetry.logs import configure
+
+    configure(s.log_level, s.log_format)
+    _loaded = _load(s)
+    model = _loaded[1]
+    return {"version": model.version, "device": str(model.encoder.device), "precision": model.encoder.precision}
+
+
+def _load(s: Settings) -> tuple[Any, Any]:
+    """(Watchlist, ComplaintModel) from the settings, with the model's thread count."""
     import torch
 
     from pipeline.brands import Watchlist
     from pipeline.classification import ComplaintModel
-    from pipeline.telemetry.logs import configure
 
-    configure(s.log_level, s.log_format)
     torch.set_num_threads(model_threads(s))
-    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
-    _loaded = (Watchlist.load(s.watchlist), model)
-    return {"version": model.version, "device": str(model.encoder.device), "precision": model.encoder.precision}
+    return Watchlist.load(s.watchlist), ComplaintModel.load(s.model_dir, s.device, s.precision)
 
 
 def _exit_with(parent: int) -> None:
@@ -99,14 +105,7 @@ class InlineIngest:
     ingest step on the event loop itself, one mention at a time."""
 
     def __init__(self, s: Settings) -> None:
-        import torch
-
-        from pipeline.brands import Watchlist
-        from pipeline.classification import ComplaintModel
-
-        torch.set_num_threads(model_threads(s))
-        self._model = ComplaintModel.load(s.model_dir, s.device, s.precision)
-        self._watchlist = Watchlist.load(s.watchlist)
+        self._watchlist, self._model = _load(s)
         self.version: str = self._model.version
         self.device: str = str(self._model.encoder.device)
         self.precision: str = self._model.encoder.precision
