@@ -212,18 +212,68 @@ def build(
 
     @app.timer(URGENT_COMMIT_SECONDS, name="commit")  # type: ignore[untyped-decorator]
     async def commit_offsets() -> None:
+        # Nothing is processed from a rebalance's start until recovery has sought the
+        # streams back to their committed offsets, so there is nothing to commit; and a
+        # commit then would use Faust's stale bookkeeping (acks made after it dropped
+        # its own) and could move a partition's committed offset backwards.
+        if app.rebalancing:
+            return
         due = time.monotonic() - pace["last_commit"] >= s.commit_interval_seconds
-        # Never early in a rebalance: Faust is ending and restarting the transactions.
-        urgent = escalating.is_set() and pace["caught_up"] and not app.rebalancing
+        urgent = escalating.is_set() and pace["caught_up"]
         if due or urgent:
             await commit_now()
 
+    # The next offset to commit for each partition the track agent has acked since the
+    # last commit. Faust keeps the same bookkeeping but drops it when a rebalance starts,
+    # which is exactly when these offsets must still be committed (commit_before_handover).
+    acked: dict[TP, int] = {}
+    faust_commit: list[Any] = []  # Faust's own Consumer.commit, once guarded
+
+    def guard_faust_commits() -> None:
+        """Faust also commits by itself: in a rebalance, while it waits for the agents and
+        then to end the transactions, from the bookkeeping it has just dropped (so a
+        transaction that holds records but no acked offset stayed open); and on errors
+        and at shutdown, possibly halfway through a run of events. Its commits now take
+        the commit lock, and none happen in a rebalance: commit_before_handover does."""
+        consumer = app.consumer
+        original = consumer.commit
+
+        async def commit(*args: Any, **kwargs: Any) -> bool:
+            if app.rebalancing and app.in_transaction:
+                return False
+            async with commit_lock:
+                return bool(await original(*args, **kwargs))
+
+        consumer.commit = commit  # type: ignore[method-assign]
+        faust_commit.append(original)
+
     async def commit_now() -> None:
+        if not faust_commit:  # not assigned any partition yet
+            return
         async with commit_lock:
             pace["last_commit"] = time.monotonic()
             escalating.clear()
             await app.producer.buffer.flush()
-            await app.consumer.commit()
+            await faust_commit[0]()
+            acked.clear()
+
+    async def commit_before_handover() -> None:
+        """End the track agent's transactions with what it has acked, before a rebalance.
+
+        Faust-streaming leaves them open: those of the partitions that move are fenced by
+        their next owner, but those of the partitions this worker keeps stay open with
+        records whose offsets Faust has forgotten. Their changelog records held back the
+        stable offset that table recovery waits for (pipeline.faust_fixes); after 60 s
+        the broker aborted them and every later send failed ("Can't send messages while
+        not in transaction"). No new transactions are begun here: Faust begins one for
+        each partition it assigns.
+        """
+        async with commit_lock:
+            escalating.clear()
+            await app.producer.buffer.flush()
+            if acked:
+                await app.consumer.transactions.commit(dict(acked), start_new_transaction=False)
+                acked.clear()
 
     @app.agent(topics["stateful"], name="track")
     async def track(source: StreamT[bytes]) -> None:
@@ -262,6 +312,7 @@ def build(
         await app.producer.buffer.flush()
         for event in run:
             await stream.ack(event)
+            acked[event.message.tp] = event.message.offset + 1
         run.clear()
         commit_lock.release()
 
@@ -394,6 +445,8 @@ def build(
     probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=min(5.0, s.lag_interval_seconds), **security(s))
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        if not faust_commit:
+            guard_faust_commits()
         assigned = args[0] if args else kwargs.get("assigned", set())
         for name in consumed:
             metrics.ASSIGNED_PARTITIONS.labels(name).set(sum(1 for tp in assigned if tp.topic == name))
@@ -406,12 +459,8 @@ def build(
         lag.forget(owned)
         owned.clear()
         if app.in_transaction:
-            # Faust has waited for the agents to ack what they took. Commit it now: the
-            # transactions of the partitions this worker keeps stay open across the
-            # rebalance, and their changelog records held back the stable offset that
-            # table recovery waits for (pipeline.faust_fixes). Recovery then waited 60 s,
-            # the broker aborted the transactions, and the worker could send no more.
-            await commit_now()
+            # Faust has waited for the agents to ack what they took, and stopped the flow.
+            await commit_before_handover()
 
     async def on_shutdown(sender: Any, /, *args: Any, **kwargs: Any) -> None:
         await probe.stop()

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from pipeline.escalation import LEVELS
 from pipeline.records import DeadLetter
@@ -192,20 +193,7 @@ def wait_until_shared(workers: list[Worker], s: Settings, timeout: float = 120) 
     raise AssertionError(f"partitions never shared: {shares}\n" + "\n".join(w.tail() for w in workers))
 
 
-@pytest.mark.parametrize(
-    "guarantee",
-    [
-        "at_least_once",
-        pytest.param(
-            "exactly_once",
-            marks=pytest.mark.xfail(
-                reason="known: after a rebalance, faust-streaming 0.15.3 under exactly_once can leave the worker "
-                "that kept its partitions stalled (seen in about half the runs); tracked with reliability, issue 7",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(
     settings: Settings, tmp_path: Path, guarantee: str
 ) -> None:
@@ -253,6 +241,72 @@ def test_two_workers_share_the_partitions_and_each_cascade_escalates_once(
         assert all(n > 0 for n in busy), f"each worker tracked some cascades: {busy}"
         # A rebalance may hand a partition over mid-stream; its aborted work is redone.
         assert sum(busy) >= len(roots)
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_a_worker_joining_mid_stream_takes_over_exactly_once(settings: Settings, tmp_path: Path) -> None:
+    """Issue 7.2: a second worker joins while the first drains a backlog. The partitions
+    the first one keeps must not stall, and no repost may be lost or counted twice.
+
+    Faust-streaming left the kept partitions' transactions open across the rebalance;
+    table recovery waited 60 s for them, the broker aborted them, and every later send
+    failed ("Can't send messages while not in transaction")."""
+    s = settings.replace(processing_guarantee="exactly_once")
+    workers = [
+        make_worker(s.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}"), tmp_path / f"worker{i}.log")
+        for i in range(2)
+    ]
+    roots = [f"j{i}" for i in range(8)]
+    backlog = 4_000  # reposts per cascade: more than one worker drains while the second starts
+
+    def repost(r: str, i: int, followers: int) -> bytes:
+        return mention_bytes(
+            id=f"{r}-rp{i}",
+            kind="repost",
+            parent_id=r,
+            root_id=r,
+            text="",
+            created_at=at(i / 20),  # all within 200 s: too early for a forecast to act
+            author={"id": f"{r}-fan{i}", "followers": followers},
+        )
+
+    async def send(values: list[tuple[str, bytes]]) -> None:
+        # Each cascade's mentions under its root's key: one partition, in order.
+        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", linger_ms=20)
+        await p.start()
+        try:
+            for key, v in values:
+                await p.send(s.topic_mentions, v, key=key.encode())
+            await p.flush()
+        finally:
+            await p.stop()
+
+    try:
+        workers[0].start()
+        workers[0].wait_ready()
+        first = [(r, root(r)) for r in roots]
+        first += [(r, repost(r, i, 0)) for i in range(backlog) for r in roots]
+        asyncio.run(send(first))
+        workers[1].start()
+        wait_until_shared(workers, s)
+        asyncio.run(send([(r, repost(r, backlog, 25_000)) for r in roots]))
+        raw = asyncio.run(
+            collect(s.bootstrap_servers, s.topic_escalations, until=2 * len(roots) + 2, timeout=120, settle=5)
+        )
+        # Eight complaints at one brand also make a pile-on: its events are not a cascade's.
+        events = [e for e in escalations_of(raw) if e["data"].get("cascade")]
+        logs = f"{workers[0].tail()}\n{workers[1].tail()}"
+        final = {e["data"]["root_post"]["id"]: e["data"] for e in events}
+        assert {r: d["severity"] for r, d in final.items()} == dict.fromkeys(roots, "warning"), logs
+        # The big repost is each cascade's last: every repost before it counted once.
+        assert {r: d["reach"]["reposts"] for r, d in final.items()} == dict.fromkeys(roots, backlog + 1), logs
+        pairs = Counter((e["data"]["dedup_key"], e["data"]["severity"]) for e in events)
+        assert all(n == 1 for n in pairs.values()), pairs
+        assert_clean_sequence(events)
+        for w in workers:
+            assert w.proc is not None and w.proc.poll() is None, w.tail()
     finally:
         for w in workers:
             w.stop()
