@@ -228,6 +228,8 @@ def build(
     # which is exactly when these offsets must still be committed (commit_before_handover).
     acked: dict[TP, int] = {}
     faust_commit: list[Any] = []  # Faust's own Consumer.commit, once guarded
+    # The track agent's run of events not yet acked, and whether it waits for the next one.
+    open_run: dict[str, Any] = {"stream": None, "events": [], "waiting": False}
 
     def guard_faust_commits() -> None:
         """Faust also commits by itself: in a rebalance, while it waits for the agents and
@@ -239,6 +241,11 @@ def build(
         original = consumer.commit
 
         async def commit(*args: Any, **kwargs: Any) -> bool:
+            # Faust commits while it waits for the agents to ack what they took. A run
+            # left open while the track agent waits for more events (there will be none:
+            # Faust has just emptied the queues) would keep it waiting forever.
+            if open_run["waiting"] and open_run["events"]:
+                await end_run(open_run["stream"], open_run["events"])
             if app.rebalancing and app.in_transaction:
                 return False
             async with commit_lock:
@@ -284,8 +291,10 @@ def build(
         # its table writes are in the producer, so no commit (ours, or Faust's on a
         # rebalance) can take an offset without the writes behind it.
         run: list[Any] = []
+        open_run.update(stream=manual, events=run, waiting=False)
         try:
             async for event in manual.events():
+                open_run["waiting"] = False
                 if not run:
                     await commit_lock.acquire()
                 try:
@@ -302,19 +311,26 @@ def build(
                 pace["caught_up"] = cast("faust.ChannelT[bytes]", stream.channel).empty()
                 if pace["caught_up"] or len(run) >= s.batch_size:
                     await end_run(manual, run)
+                open_run["waiting"] = bool(run)
         finally:
             if run:
                 commit_lock.release()
 
     async def end_run(stream: Any, run: list[Any]) -> None:
-        # The run's table writes go into the open transactions first.
-        await changes.send(send_change)
-        await app.producer.buffer.flush()
-        for event in run:
-            await stream.ack(event)
-            acked[event.message.tp] = event.message.offset + 1
+        # Taken out first: end_run may also be called by Faust's commit (guard_faust_commits)
+        # while the agent waits, and the agent must then start a run of its own.
+        events = list(run)
         run.clear()
-        commit_lock.release()
+        open_run["waiting"] = False
+        try:
+            # The run's table writes go into the open transactions first.
+            await changes.send(send_change)
+            await app.producer.buffer.flush()
+            for event in events:
+                await stream.ack(event)
+                acked[event.message.tp] = event.message.offset + 1
+        finally:
+            commit_lock.release()
 
     async def dead_letter_internal(event: Any, exc: Exception) -> None:
         m = event.message
