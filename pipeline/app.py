@@ -227,7 +227,9 @@ def build(
     # last commit. Faust keeps the same bookkeeping but drops it when a rebalance starts,
     # which is exactly when these offsets must still be committed (commit_before_handover).
     acked: dict[TP, int] = {}
-    faust_commit: list[Any] = []  # Faust's own Consumer.commit, once guarded
+    # Faust's own Consumer.commit, once guarded; and whether Faust has ended the
+    # transactions for good (at shutdown).
+    faust_commit: dict[str, Any] = {"commit": None, "ended": False}
     # The track agent's run of events not yet acked, and whether it waits for the next one.
     open_run: dict[str, Any] = {"stream": None, "events": [], "waiting": False}
 
@@ -246,22 +248,27 @@ def build(
             # Faust has just emptied the queues) would keep it waiting forever.
             if open_run["waiting"] and open_run["events"]:
                 await end_run(open_run["stream"], open_run["events"])
-            if app.rebalancing and app.in_transaction:
+            if app.in_transaction and (app.rebalancing or faust_commit["ended"]):
                 return False
             async with commit_lock:
-                return bool(await original(*args, **kwargs))
+                done = bool(await original(*args, **kwargs))
+                if app.in_transaction and kwargs.get("start_new_transaction") is False:
+                    # Faust ended the transactions (shutdown): one more commit, of acks
+                    # made while the agents stop, would find none and raise.
+                    faust_commit["ended"] = True
+                return done
 
         consumer.commit = commit  # type: ignore[method-assign]
-        faust_commit.append(original)
+        faust_commit["commit"] = original
 
     async def commit_now() -> None:
-        if not faust_commit:  # not assigned any partition yet
+        if faust_commit["commit"] is None:  # no partition assigned yet
             return
         async with commit_lock:
             pace["last_commit"] = time.monotonic()
             escalating.clear()
             await app.producer.buffer.flush()
-            await faust_commit[0]()
+            await faust_commit["commit"]()
             acked.clear()
 
     async def commit_before_handover() -> None:
@@ -461,7 +468,7 @@ def build(
     probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=min(5.0, s.lag_interval_seconds), **security(s))
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        if not faust_commit:
+        if faust_commit["commit"] is None:
             guard_faust_commits()
         assigned = args[0] if args else kwargs.get("assigned", set())
         for name in consumed:
