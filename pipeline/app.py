@@ -238,7 +238,8 @@ def build(
         then to end the transactions, from the bookkeeping it has just dropped (so a
         transaction that holds records but no acked offset stayed open); and on errors
         and at shutdown, possibly halfway through a run of events. Its commits now take
-        the commit lock, and none happen in a rebalance: commit_before_handover does."""
+        the commit lock, and under exactly_once none happen in a rebalance:
+        commit_before_handover commits instead."""
         consumer = app.consumer
         original = consumer.commit
 
