@@ -11,13 +11,7 @@ ListOffsets request with the consumer's isolation level, read_committed under
 exactly_once, so the broker answers with the last stable offset itself. Related
 reports: robinhood/aiokafka#7 and faust-streaming/faust#597.
 
-It also waits until no transaction is pending on those partitions.
-
-And recovery under exactly_once no longer idles 10 s per rebalance. A changelog that
-ends with a transaction ends with its commit marker, which a consumer never sees, so
-Faust cannot tell that it has read the last record: it waits for two 5 s polls of an
-empty queue, then checks the consumer's position against the end. The polls now take
-0.5 s; the position check is unchanged. Otherwise a worker
+It also waits until no transaction is pending on those partitions. Otherwise a worker
 restarted right after SIGKILL could measure the last stable offset while the killed
 worker's last commit was still being completed by the broker. Recovery then stopped
 short of records that became committed a moment later, with their source offsets
@@ -29,13 +23,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import types
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
-from faust.tables import recovery as faust_recovery
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 log = logging.getLogger(__name__)
@@ -70,22 +62,6 @@ async def _log_ends(consumer: Any, partitions: list[Any]) -> dict[Any, int] | No
     return ends
 
 
-# How long an empty changelog queue is polled before recovery checks whether it has
-# read to the end (Faust: 5 s, twice).
-RECOVERY_POLL_SECONDS = 0.5
-
-
-class _RecoveryAsyncio(types.ModuleType):
-    """asyncio, as faust.tables.recovery sees it: its only wait_for is the poll above."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(asyncio, name)
-
-    @staticmethod
-    async def wait_for(aw: Any, timeout: float | None) -> Any:
-        return await asyncio.wait_for(aw, RECOVERY_POLL_SECONDS if timeout == 5.0 else timeout)
-
-
 def apply() -> None:
     global _applied
     if _applied:
@@ -109,5 +85,4 @@ def apply() -> None:
         return offsets
 
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
-    faust_recovery.asyncio = _RecoveryAsyncio("asyncio")  # type: ignore[attr-defined]
     _applied = True
