@@ -99,7 +99,8 @@ class Settings:
     model_threads: int = _doc("PyTorch threads for the model; 0: every core but one (the event loop's).", default=0)
     batch_window_seconds: float = _doc("Longest wait to fill a batch before classifying what has arrived.", default=0.1)
     commit_interval_seconds: float = _doc(
-        "How often offsets (and exactly-once transactions) commit; within 0.05 s when an escalation waits.",
+        "How often offsets (and exactly-once transactions) commit; within 0.05 s when an escalation waits "
+        "and the stream has caught up.",
         default=0.2,
     )
     max_pending_per_cascade: int = _doc(

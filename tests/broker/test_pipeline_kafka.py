@@ -34,7 +34,7 @@ def test_root_text_is_a_plain_complaint() -> None:
     assert verdict.complaint_probability > 0.9 and verdict.severity < 4, verdict
 
 
-def viral_cascade(root_id: str, followers: list[int], start: float = 0.0) -> list[bytes]:
+def viral_cascade(root_id: str, followers: list[int], start: float = 0.0, step: float = 1.0) -> list[bytes]:
     return [
         mention_bytes(
             id=f"{root_id}-rp{i}",
@@ -42,7 +42,7 @@ def viral_cascade(root_id: str, followers: list[int], start: float = 0.0) -> lis
             parent_id=root_id,
             root_id=root_id,
             text="",
-            created_at=at(start + i),
+            created_at=at(start + i * step),
             author={"id": f"{root_id}-fan{i}", "followers": f},
         )
         for i, f in enumerate(followers)
@@ -261,16 +261,8 @@ def test_a_worker_joining_mid_stream_takes_over_exactly_once(settings: Settings,
     roots = [f"j{i}" for i in range(8)]
     backlog = 4_000  # reposts per cascade: more than one worker drains while the second starts
 
-    def repost(r: str, i: int, followers: int) -> bytes:
-        return mention_bytes(
-            id=f"{r}-rp{i}",
-            kind="repost",
-            parent_id=r,
-            root_id=r,
-            text="",
-            created_at=at(i / 20),  # all within 200 s: too early for a forecast to act
-            author={"id": f"{r}-fan{i}", "followers": followers},
-        )
+    # All within 200 s: too early for a forecast to act. The last repost makes a warning.
+    reposts = {r: viral_cascade(r, [0] * backlog + [25_000], step=0.05) for r in roots}
 
     async def send(values: list[tuple[str, bytes]]) -> None:
         # Each cascade's mentions under its root's key: one partition, in order.
@@ -287,11 +279,11 @@ def test_a_worker_joining_mid_stream_takes_over_exactly_once(settings: Settings,
         workers[0].start()
         workers[0].wait_ready()
         first = [(r, root(r)) for r in roots]
-        first += [(r, repost(r, i, 0)) for i in range(backlog) for r in roots]
+        first += [(r, reposts[r][i]) for i in range(backlog) for r in roots]
         asyncio.run(send(first))
         workers[1].start()
         wait_until_shared(workers, s)
-        asyncio.run(send([(r, repost(r, backlog, 25_000)) for r in roots]))
+        asyncio.run(send([(r, reposts[r][backlog]) for r in roots]))
         raw = asyncio.run(
             collect(s.bootstrap_servers, s.topic_escalations, until=2 * len(roots) + 2, timeout=120, settle=5)
         )
