@@ -49,6 +49,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from pipeline import flow
+from pipeline.app import MENTIONS_PER_BATCH
 from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
 from pipeline.flow import Incoming
@@ -250,7 +251,8 @@ def saturate(
     # with them for the cores.
     asyncio.run(ensure_topics(s))
     topic = s.topic_classified if classified else s.topic_mentions
-    sender = Replayer(s.bootstrap_servers, topic, load.messages, rate=1e9)
+    sender = Replayer(s.bootstrap_servers, topic, load.messages, rate=1e9, partitions=load.partitions)
+    mentions = load.mentions or len(load)
     sender.start()
     sender.join()
     if sender.error is not None:
@@ -283,20 +285,20 @@ def saturate(
                 last, last_change = (ingested, tracked, escalated), now
             # Done when every message was ingested, every forwarded one tracked, and the
             # desk has gone quiet (its escalations follow the cascade stage's).
-            matched = len(load) if classified else c.get('flashpoint_mentions_total{outcome="matched"}', 0.0)
-            if (classified or ingested >= len(load)) and tracked >= matched and now - last_change > 3:
+            matched = mentions if classified else c.get('flashpoint_mentions_total{outcome="matched"}', 0.0)
+            if (classified or ingested >= mentions) and tracked >= matched and now - last_change > 3:
                 break
             if now - last_change > 120 and (ingested + tracked > 0 or now - began > 300):
-                raise SystemExit(f"stalled at {ingested:.0f}/{len(load)} ingested; see {log}")
+                raise SystemExit(f"stalled at {ingested:.0f}/{mentions} ingested, {tracked:.0f} tracked; see {log}")
         # From the last sample before any work to the first sample after the last.
         end = min(i for i, (t, n, k) in enumerate(samples) if (n, k) == last[:2])
         start = min(i for i, (t, n, k) in enumerate(samples) if (k if classified else n) > 0) - 1
         seconds = samples[end][0] - samples[start][0]
         c = _sum([w.counters() for w in ws])
         return Drain(
-            mentions=len(load),
+            mentions=mentions,
             seconds=round(seconds, 2),
-            mentions_per_s=round(len(load) / seconds, 1),
+            mentions_per_s=round(mentions / seconds, 1),
             classified_per_s=round(c.get("flashpoint_classified_total", 0.0) / seconds, 1),
             cascade_events_per_s=round(last[1] / seconds, 1),
             cpu_cores=round((cpu[end] - cpu[start]) / seconds, 2),
@@ -346,11 +348,20 @@ class _Keywords:
 
 
 def preclassified(load: Workload, s: Settings) -> Workload:
-    """``load`` as the cascade stage's input (the ingest step run here, in process)."""
+    """``load`` as the cascade stage's input: the ingest step run here, in process, on
+    as many mentions at a time as the worker's ingest agent takes at saturation."""
     watchlist = Watchlist.load(s.watchlist)
     batch = [Incoming(v, k, s.topic_mentions, 0, i) for i, (k, v) in enumerate(load.messages)]
-    forward = flow.ingest(batch, watchlist, _Keywords(), datetime.now(UTC)).encoded().forward
-    return Workload(forward, 0, load.texts)
+    step = s.batch_size * MENTIONS_PER_BATCH
+    records: list[tuple[int, bytes]] = []
+    mentions = 0
+    for i in range(0, len(batch), step):
+        out = flow.ingest(batch[i : i + step], watchlist, _Keywords(), datetime.now(UTC)).encoded(s.partitions)
+        records += out.forward
+        mentions += out.forwarded
+    return Workload(
+        [(b"", v) for _, v in records], 0, load.texts, partitions=[p for p, _ in records], mentions=mentions
+    )
 
 
 def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pipeline.escalation.feedback import parse as parse_feedback
 from pipeline.flow import Incoming
 from pipeline.kafka_admin import faust_credentials, security
 from pipeline.reach import CascadeTracker, Forecaster
-from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter
+from pipeline.records import BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
 from pipeline.tables import Changes, RunTable
 from pipeline.telemetry import lag
@@ -192,9 +192,10 @@ def build(
                     await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None, None, letter.headers())
                 )
             metrics.MENTIONS.labels("unmatched").inc(result.unmatched)
-            metrics.MENTIONS.labels("matched").inc(len(result.forward))
-            for key, value in result.forward:
-                pending.append(await producer.send(s.topic_classified, key, value, None, None, None))
+            metrics.MENTIONS.labels("matched").inc(result.forwarded)
+            # A record per partition of the classified topic (ClassifiedBatch).
+            for partition, value in result.forward:
+                pending.append(await producer.send(s.topic_classified, None, value, partition, None, None))
             await asyncio.gather(*pending)
             metrics.CLASSIFIED.inc(result.classified)
 
@@ -294,30 +295,30 @@ def build(
     async def track(source: StreamT[bytes]) -> None:
         stream = cast(Stream[bytes], source)
         manual = stream.noack()
-        # Events are handled in runs of up to batch_size while more are queued: one flush
-        # and one hold of the commit lock per run, not per event. Nothing is acked before
-        # its table writes are in the producer, so no commit (ours, or Faust's on a
+        # Events are handled in runs of up to per_step mentions while more are queued: one
+        # flush and one hold of the commit lock per run, not per event. Nothing is acked
+        # before its table writes are in the producer, so no commit (ours, or Faust's on a
         # rebalance) can take an offset without the writes behind it.
         run: list[Any] = []
         open_run.update(stream=manual, events=run, waiting=False)
+        mentions = 0
         try:
             async for event in manual.events():
                 open_run["waiting"] = False
                 if not run:
                     await commit_lock.acquire()
-                try:
-                    if event.message.topic == s.topic_desk:
+                    mentions = 0
+                if event.message.topic == s.topic_desk:
+                    try:
                         await desk_one(event)
-                    else:
-                        await track_one(event)
-                except Exception as exc:
-                    # An event this code cannot handle is a bug, but it must not stop its
-                    # partition: unacked, it would hold every later commit back. It goes
-                    # to the dead-letter topic, bytes unchanged, for a replay once fixed.
-                    await dead_letter_internal(event, exc)
+                    except Exception as exc:
+                        await dead_letter_internal(event, exc, event.key or b"", event.value or b"")
+                    mentions += 1
+                else:
+                    mentions += await track_record(event)
                 run.append(event)
                 pace["caught_up"] = cast("faust.ChannelT[bytes]", stream.channel).empty()
-                if pace["caught_up"] or len(run) >= s.batch_size:
+                if pace["caught_up"] or mentions >= per_step:
                     await end_run(manual, run)
                 open_run["waiting"] = bool(run)
         finally:
@@ -340,16 +341,37 @@ def build(
         finally:
             commit_lock.release()
 
-    async def dead_letter_internal(event: Any, exc: Exception) -> None:
+    async def dead_letter_internal(event: Any, exc: Exception, key: bytes, value: bytes, item: str = "") -> None:
+        """An event (or one mention of a record) this code cannot handle is a bug, but it
+        must not stop its partition: unacked, it would hold every later commit back. It
+        goes to the dead-letter topic, for a replay once fixed."""
         m = event.message
-        reason = f"processing failed ({type(exc).__name__}: {str(exc)[:200]}); reported as a Flashpoint bug"
+        reason = f"processing failed ({type(exc).__name__}: {str(exc)[:200]}){item}; reported as a Flashpoint bug"
         letter = DeadLetter(reason, m.topic, m.partition, m.offset, datetime.now(UTC), code="processing_error")
         source = "mentions" if m.topic == s.topic_classified else "desk"
         dead_lettered(source, letter, "event failed; dead-lettered: %s", failed=True)
-        await send_in_transaction_of(event, s.topic_dead_letter, event.key or b"", event.value or b"", letter.headers())
+        await send_in_transaction_of(event, s.topic_dead_letter, key, value, letter.headers())
 
-    async def track_one(event: Any) -> None:
-        cm = ClassifiedMention.from_json(event.value)
+    async def track_record(event: Any) -> int:
+        """The mentions of one ClassifiedBatch record, one by one; how many it held. A
+        mention that fails is dead-lettered on its own, as a ClassifiedMention."""
+        try:
+            items = ClassifiedBatch.items(event.value)
+        except Exception as exc:
+            await dead_letter_internal(event, exc, event.key or b"", event.value or b"")
+            return 1
+        for i, item in enumerate(items):
+            cm = None
+            try:
+                cm = ClassifiedMention.from_dict(item)
+                await track_one(event, cm)
+            except Exception as exc:
+                key = cm.cascade_key.encode() if cm else b""
+                where = f" in mention {i + 1} of {len(items)} of the record"
+                await dead_letter_internal(event, exc, key, orjson.dumps(item), where)
+        return len(items)
+
+    async def track_one(event: Any, cm: ClassifiedMention) -> None:
         now = datetime.now(UTC)
         metrics.MENTION_AGE.observe(max(0.0, (now - cm.mention.created_at).total_seconds()))
         partition = event.message.partition

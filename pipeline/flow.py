@@ -4,7 +4,7 @@ bytes between topics.
 1. :func:`ingest` (stateless, batched): bytes -> valid mention (:mod:`pipeline.mention`)
    -> brands (:mod:`pipeline.brands`) -> complaint verdict
    (:mod:`pipeline.classification`), or a dead letter, or dropped as unmatched.
-2. :func:`track` (stateful, one event at a time, keyed by cascade): cascade state
+2. :func:`track` (stateful, one mention at a time, partitioned by cascade): cascade state
    (:mod:`pipeline.reach`) -> complaints and draft escalations for the desk
    (:mod:`pipeline.escalation.policy`).
 3. :func:`desk` (stateful, keyed by brand): customer history, pile-ons, lifecycle
@@ -28,7 +28,7 @@ from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
 from pipeline.reach import CascadeState, CascadeTracker, Forecaster, forecast_due, outlook
 from pipeline.reach.cascade import RESPONSE_COMPLAINT_PROBABILITY
-from pipeline.records import BrandSignal, ClassifiedMention, DeadLetter, Mention
+from pipeline.records import BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter, Mention
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,12 @@ class IngestResult:
     inference_seconds: list[float] = field(default_factory=list)
     model_errors: int = 0
 
-    def encoded(self) -> Encoded:
-        """The same, ready to send: what crosses back from a worker's ingest process."""
+    def encoded(self, partitions: int) -> Encoded:
+        """The same, ready to send: what crosses back from a worker's ingest process.
+        ``partitions``: of ``topic_classified`` (one record per partition)."""
         return Encoded(
-            forward=[(cm.cascade_key.encode(), cm.to_json()) for cm in self.forward],
+            forward=ClassifiedBatch.pack(self.forward, partitions),
+            forwarded=len(self.forward),
             classified=sum(1 for cm in self.forward if cm.complaint_probability is not None),
             dead=self.dead,
             unmatched=self.unmatched,
@@ -79,7 +81,8 @@ class IngestResult:
 
 @dataclass
 class Encoded:
-    forward: list[tuple[bytes, bytes]]  # (cascade key, ClassifiedMention JSON)
+    forward: list[tuple[int, bytes]]  # (partition, ClassifiedBatch JSON)
+    forwarded: int  # mentions in them
     classified: int
     dead: list[tuple[Incoming, DeadLetter]]
     unmatched: int

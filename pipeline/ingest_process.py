@@ -29,6 +29,7 @@ from pipeline.flow import Incoming
 from pipeline.settings import Settings
 
 _loaded: tuple[Any, Any] | None = None  # (Watchlist, ComplaintModel), in the child only
+_partitions = 1  # of topic_classified, in the child only
 
 
 def model_threads(s: Settings) -> int:
@@ -41,12 +42,13 @@ def model_threads(s: Settings) -> int:
 def _start(s: Settings, parent: int) -> dict[str, str]:
     # A task rather than the pool's initializer: a failed load raises its own error (a
     # missing model file says so), not a bare broken pool.
-    global _loaded
+    global _loaded, _partitions
     threading.Thread(target=_exit_with, args=(parent,), name="orphan-watch", daemon=True).start()
     from pipeline.telemetry.logs import configure
 
     configure(s.log_level, s.log_format)
     _loaded = _load(s)
+    _partitions = s.partitions
     model = _loaded[1]
     return {"version": model.version, "device": str(model.encoder.device), "precision": model.encoder.precision}
 
@@ -74,7 +76,7 @@ def _exit_with(parent: int) -> None:
 def _ingest(batch: list[Incoming], now: datetime) -> flow.Encoded:
     assert _loaded is not None, "ingest process used before start"
     watchlist, model = _loaded
-    return flow.ingest(batch, watchlist, model, now).encoded()
+    return flow.ingest(batch, watchlist, model, now).encoded(_partitions)
 
 
 class IngestProcess:
@@ -106,12 +108,13 @@ class InlineIngest:
 
     def __init__(self, s: Settings) -> None:
         self._watchlist, self._model = _load(s)
+        self._partitions = s.partitions
         self.version: str = self._model.version
         self.device: str = str(self._model.encoder.device)
         self.precision: str = self._model.encoder.precision
 
     async def ingest(self, batch: list[Incoming]) -> flow.Encoded:
-        return flow.ingest(batch, self._watchlist, self._model, datetime.now(UTC)).encoded()
+        return flow.ingest(batch, self._watchlist, self._model, datetime.now(UTC)).encoded(self._partitions)
 
     def close(self) -> None:
         pass

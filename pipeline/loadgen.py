@@ -66,6 +66,10 @@ class Workload:
     texts: list[str]  # every distinct text the model will see
     originals: int = 0  # posts and replies: what the model classifies
     events: list[tuple[str, str]] = field(default_factory=list)  # (root id, created_at) per message
+    # Each message's partition, for records partitioned already (the cascade stage's
+    # input, ClassifiedBatch); empty: by key. ``mentions``: how many they carry.
+    partitions: list[int] = field(default_factory=list)
+    mentions: int = 0
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -166,9 +170,17 @@ class Replayer(threading.Thread):
     itself is never lost or doubled by a broker failure. ``sent_at[i]``: when message
     ``i`` was handed to the producer (epoch seconds)."""
 
-    def __init__(self, bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        messages: list[tuple[bytes, bytes]],
+        rate: float,
+        partitions: list[int] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.bootstrap, self.topic, self.messages, self.rate = bootstrap, topic, messages, rate
+        self.partitions = partitions or []
         self.sent = 0
         self.sent_at: list[float] = []
         self.error: BaseException | None = None
@@ -190,7 +202,8 @@ class Replayer(threading.Thread):
             pending = []
             for i, (key, value) in enumerate(self.messages):
                 self.sent_at.append(time.time())
-                pending.append(await p.send(self.topic, value, key=key))
+                partition = self.partitions[i] if self.partitions else None
+                pending.append(await p.send(self.topic, value, key=key, partition=partition))
                 self.sent = i + 1
                 ahead = began + (i + 1) / self.rate - time.monotonic()
                 if ahead > 0:

@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.flow import Incoming
 from pipeline.ingest_process import IngestProcess, InlineIngest, model_threads
+from pipeline.records import ClassifiedBatch, partition_of
 from pipeline.settings import Settings
 from tests.factories import mention_bytes
 
@@ -53,8 +54,11 @@ def batch() -> list[Incoming]:
 
 def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> None:
     out = asyncio.run(process.ingest(batch()))
-    ((key, value),) = out.forward
-    assert key == b"twitter:c" and b'"complaint_probability"' in value
+    ((partition, value),) = out.forward
+    assert partition == partition_of("twitter:c", Settings().partitions)
+    ((item,),) = [ClassifiedBatch.items(value)]
+    assert item["mention"]["id"] == "c" and item["complaint_probability"] > 0.5
+    assert out.forwarded == 1
     assert out.classified == 1 and out.unmatched == 1
     ((dead, letter),) = out.dead
     assert dead.offset == 1 and letter.code == "not_json"

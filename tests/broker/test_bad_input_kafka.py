@@ -62,6 +62,10 @@ def test_generated_bad_input_is_dead_lettered_and_the_worker_keeps_up(settings: 
     # And garbage on the internal topics, which only Flashpoint writes: a bug there must
     # not stop a partition either.
     internal = {settings.topic_classified: [b"{oops", b"[]", b'{"mention": 1}'], settings.topic_desk: [b"\xff", b"{}"]}
+    # And a record of the cascade stage whose first mention is garbage: only that one is
+    # dead-lettered (as itself); the complaint after it escalates.
+    good = ingest([Incoming(root("okb"), None, "m", 0, 0)], watch, FakeModel(), now).forward[0]
+    mixed = b'{"schema_version":1,"mentions":[{"mention":1},' + good.to_json() + b"]}"
 
     worker = make_worker(settings, tmp_path / "worker.log")
     try:
@@ -71,11 +75,13 @@ def test_generated_bad_input_is_dead_lettered_and_the_worker_keeps_up(settings: 
         async def go() -> tuple[list, list]:  # type: ignore[type-arg]
             for topic, values in internal.items():
                 await produce(settings.bootstrap_servers, topic, values, key=b"garbage")
+            # On the partition of its cascade, as the ingest step sends it.
+            await produce(settings.bootstrap_servers, settings.topic_classified, [mixed], key=b"twitter:okb")
             # Random keys: bad messages land on every partition.
             await produce(settings.bootstrap_servers, settings.topic_mentions, stream, linger_ms=5)
-            dead = await collect(settings.bootstrap_servers, settings.topic_dead_letter, n_dead + 5, 300, worker, 3)
+            dead = await collect(settings.bootstrap_servers, settings.topic_dead_letter, n_dead + 6, 300, worker, 3)
             # Valid-but-strange mentions that name Acme escalate too: wait for ours.
-            ours = {f"ok{i}" for i in range(len(complaints))}
+            ours = {f"ok{i}" for i in range(len(complaints))} | {"okb"}
             deadline = time.monotonic() + 120
             while True:
                 esc = await collect(settings.bootstrap_servers, settings.topic_escalations, 10**6, 3, worker)
@@ -86,17 +92,18 @@ def test_generated_bad_input_is_dead_lettered_and_the_worker_keeps_up(settings: 
         started = time.monotonic()
         dead, esc = asyncio.run(go())
         took = time.monotonic() - started
-        assert len(dead) == n_dead + 5, (len(dead), n_dead, worker.tail())
+        assert len(dead) == n_dead + 6, (len(dead), n_dead, worker.tail())
         letters = [(value, DeadLetter.from_headers(headers)) for _, value, headers in dead]
         inside = [(v, x) for v, x in letters if x.source_topic != settings.topic_mentions]
-        assert sorted(v or b"" for v, _ in inside) == sorted(v for vs in internal.values() for v in vs)
+        expected_inside = [v for vs in internal.values() for v in vs] + [b'{"mention":1}']
+        assert sorted(v or b"" for v, _ in inside) == sorted(expected_inside)
         assert all(x.code == "processing_error" for _, x in inside)
         for value, letter in letters:
             if letter.source_topic == settings.topic_mentions:
                 assert letter.reason and letter.code in REASON_CODES and letter.source_offset >= 0
                 assert value in stream or value == b"", "the original bytes, unchanged"
         roots = {e["data"]["root_post"]["id"] for e in escalations_of(esc) if e["data"]["kind"] == "cascade"}
-        assert {f"ok{i}" for i in range(10)} <= roots, (sorted(roots), len(esc), took)
+        assert {f"ok{i}" for i in range(10)} | {"okb"} <= roots, (sorted(roots), len(esc), took)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             m = worker.metrics()

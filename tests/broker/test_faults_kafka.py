@@ -24,7 +24,7 @@ import pytest
 
 from pipeline.classification import ComplaintModel
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
-from pipeline.records import ClassifiedMention, DeadLetter
+from pipeline.records import ClassifiedBatch, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
 from pipeline.telemetry import procfs
 from pipeline.telemetry.lag import LagProbe
@@ -114,7 +114,8 @@ def account(s: Settings, exp: Expected, w: Workload) -> dict[str, Any]:
     published = asyncio.run(read_all(s.bootstrap_servers, s.topic_escalations))
     outcome = compare([v for _, v, _ in published], exp)
     classified = asyncio.run(read_all(s.bootstrap_servers, s.topic_classified))
-    forwarded = {ClassifiedMention.from_json(v or b"").mention.key for _, v, _ in classified}
+    items = [ClassifiedMention.from_dict(d) for _, v, _ in classified for d in ClassifiedBatch.items(v)]
+    forwarded = {cm.mention.key for cm in items}
     dead = asyncio.run(read_all(s.bootstrap_servers, s.topic_dead_letter))
     letters = [DeadLetter.from_headers(h) for _, _, h in dead]
     dead_offsets = {(letter.source_partition, letter.source_offset) for letter in letters}
@@ -134,7 +135,7 @@ def account(s: Settings, exp: Expected, w: Workload) -> dict[str, Any]:
         "mentions_unmatched_expected": exp.unmatched,
         "dead_letters": len(dead_offsets),
         "dead_letters_expected": exp.dead,
-        "redelivered_internally": len(classified) - len(forwarded),
+        "redelivered_internally": len(items) - len(forwarded),
         "different_examples": outcome.different[:3],
     }
     assert not outcome.lost, f"lost escalations: {outcome.lost[:10]}; unexpected: {outcome.unexpected[:10]}"

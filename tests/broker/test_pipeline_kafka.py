@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from pipeline.escalation import LEVELS
-from pipeline.records import DeadLetter
+from pipeline.records import DeadLetter, partition_of
 from pipeline.settings import Settings
 from tests.broker.conftest import Worker, collect, free_port, make_worker, produce
 from tests.factories import assert_valid_escalation, at, mention_bytes
@@ -304,21 +304,14 @@ def test_a_worker_joining_mid_stream_takes_over_exactly_once(settings: Settings,
             w.stop()
 
 
-def classified_partition(cascade_key: str, partitions: int) -> int:
-    # The worker keys mentions.classified by cascade with Kafka's default partitioner.
-    from aiokafka.partitioner import murmur2
-
-    return (murmur2(cascade_key.encode()) & 0x7FFFFFFF) % partitions
-
-
 def test_quiet_cascades_expire_and_late_reposts_do_not_revive_them(settings: Settings, tmp_path: Path) -> None:
     s = settings.replace(cascade_ttl_seconds=3.0, sweep_interval_seconds=1.0)
     worker = make_worker(s, tmp_path / "worker.log")
     try:
         worker.start()
-        home = classified_partition("twitter:e1", s.partitions)
+        home = partition_of("twitter:e1", s.partitions)
         # Another cascade on the same partition: its events trigger that partition's sweep.
-        other = next(f"e{i}" for i in range(2, 200) if classified_partition(f"twitter:e{i}", s.partitions) == home)
+        other = next(f"e{i}" for i in range(2, 200) if partition_of(f"twitter:e{i}", s.partitions) == home)
         asyncio.run(produce(s.bootstrap_servers, s.topic_mentions, [root("e1"), *viral_cascade("e1", [3_000])]))
         assert len(asyncio.run(collect(s.bootstrap_servers, s.topic_escalations, until=1, timeout=180, worker=worker)))
         time.sleep(5)

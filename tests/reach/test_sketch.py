@@ -68,3 +68,27 @@ def test_bins_are_30_seconds_then_10_percent_wider() -> None:
     assert [bin_of(s) for s in (0, 29.9, 30, 299)] == [0, 0, 1, 9]
     assert bin_of(300) == 10 and bin_of(329) == 10 and bin_of(331) == 11
     assert bin_of(-5) == 0
+
+
+def full_encoding(sk: ArrivalSketch) -> dict[str, object]:
+    return ArrivalSketch(sk.anchor, sk.root_followers, sk.root_seen, sk.bins).to_dict()
+
+
+def test_encoding_only_what_changed_gives_the_full_encoding_and_never_changes_a_stored_dict() -> None:
+    times, followers = cascade_events(400, 5)
+    sk = ArrivalSketch()
+    stored: list[tuple[dict[str, object], bytes]] = []
+    for t, n in zip(times[1:200], followers[1:200], strict=True):
+        sk.add(BASE + 60 + float(t), float(n))  # before the root: re-anchored when it comes
+        d = sk.to_dict()
+        assert d == full_encoding(sk)
+        stored.append((d, orjson.dumps(d)))
+    sk.add_root(BASE, float(followers[0]))
+    assert sk.to_dict() == full_encoding(sk)
+    again = ArrivalSketch.from_dict(orjson.loads(orjson.dumps(sk.to_dict())))
+    for t, n in zip(times[200:], followers[200:], strict=True):
+        again.add(BASE + float(t), float(n))
+        d = again.to_dict()
+        assert d == full_encoding(again)
+        stored.append((d, orjson.dumps(d)))
+    assert all(orjson.dumps(d) == raw for d, raw in stored), "a dict handed out was changed later"
