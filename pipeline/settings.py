@@ -55,7 +55,7 @@ class Settings:
         "Integration key for flashpoint relay --to pagerduty (a secret: never logged).", secret=True, default=""
     )
     topic_classified: str = _doc(
-        "Internal: valid, brand-matched, classified mentions keyed by cascade.",
+        "Internal: valid, brand-matched, classified mentions, partitioned by cascade, a record per ingest batch.",
         default="mentions.classified",
     )
     topic_escalations: str = _doc("CloudEvents escalations for ops teams.", default="escalations")

@@ -29,12 +29,13 @@ log t between the fitted observation times.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import gzip
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -182,31 +183,37 @@ class Trees:
     value: list[list[float]]
 
     def __post_init__(self) -> None:
-        width = max(len(f) for f in self.feature)
-
-        def pad(rows: list[list[Any]], fill: Any) -> np.ndarray:
-            return np.array([r + [fill] * (width - len(r)) for r in rows])
-
-        self._f = pad(self.feature, -1)
-        self._thr = pad(self.threshold, 0.0)
-        self._l = pad(self.left, -1)
-        self._r = pad(self.right, -1)
-        self._v = pad(self.value, 0.0)
+        # All trees' nodes in flat arrays, a leaf pointing to itself: every row then walks
+        # the same number of steps (the deepest tree's depth), with no test for leaves.
+        # Per forecast this took a third of the time of the loop it replaced.
+        offsets = np.cumsum([0] + [len(f) for f in self.feature[:-1]])
+        feature = np.concatenate([np.asarray(f, dtype=np.intp) for f in self.feature])
+        leaf = feature < 0
+        own = np.arange(len(feature))
+        at = np.repeat(offsets, [len(f) for f in self.feature])
+        left = np.concatenate([np.asarray(x, dtype=np.intp) for x in self.left]) + at
+        right = np.concatenate([np.asarray(x, dtype=np.intp) for x in self.right]) + at
+        self._roots = offsets.astype(np.intp)
+        self._f = np.where(leaf, 0, feature)
+        self._thr = np.concatenate([np.asarray(t, dtype=float) for t in self.threshold])
+        self._l = np.where(leaf, own, left)
+        self._r = np.where(leaf, own, right)
+        self._v = np.concatenate([np.asarray(v, dtype=float) for v in self.value])
+        self._depth = max(_depth(f, lt, rt) for f, lt, rt in zip(self.feature, self.left, self.right, strict=True))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Rows of features -> predictions."""
         x = np.atleast_2d(x)
-        n_trees = len(self._f)
-        node = np.zeros((len(x), n_trees), dtype=int)
-        tree = np.arange(n_trees)[None, :]
-        while True:
-            f = self._f[tree, node]
-            leaf = f < 0
-            if leaf.all():
-                break
-            go_left = x[np.arange(len(x))[:, None], np.maximum(f, 0)] <= self._thr[tree, node]
-            node = np.where(leaf, node, np.where(go_left, self._l[tree, node], self._r[tree, node]))
-        return np.asarray(self.base + self.rate * self._v[tree, node].sum(axis=1))
+        if len(x) == 1:  # the stream's case: plain indexing, without take_along_axis's overhead
+            row, one = x[0], self._roots
+            for _ in range(self._depth):
+                one = np.where(row[self._f[one]] <= self._thr[one], self._l[one], self._r[one])
+            return np.asarray([self.base + self.rate * self._v[one].sum()])
+        node = np.broadcast_to(self._roots, (len(x), len(self._roots)))
+        for _ in range(self._depth):
+            go_left = np.take_along_axis(x, self._f[node], axis=1) <= self._thr[node]
+            node = np.where(go_left, self._l[node], self._r[node])
+        return np.asarray(self.base + self.rate * self._v[node].sum(axis=1))
 
     def to_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("base", "rate", "feature", "threshold", "left", "right", "value")}
@@ -228,6 +235,13 @@ class Trees:
         )
 
 
+def _depth(feature: list[int], left: list[int], right: list[int], node: int = 0) -> int:
+    """Steps from ``node`` to its deepest leaf."""
+    if feature[node] < 0:
+        return 0
+    return 1 + max(_depth(feature, left, right, left[node]), _depth(feature, left, right, right[node]))
+
+
 @dataclass(frozen=True, slots=True)
 class Forecast:
     t: float
@@ -246,10 +260,25 @@ class Forecaster:
     trees: Trees | None = None
     trained_on: str = ""
     version: int = VERSION
+    _logs: list[float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._logs = [math.log(t) for t in self.times]
 
     def _at(self, values: list[float], t: float) -> float:
-        lt = np.log(np.clip(t, self.times[0], self.times[-1]))
-        return float(np.interp(lt, np.log(self.times), values))
+        # np.interp's arithmetic in plain Python: four of these per forecast cost more
+        # than the rest of it on numpy's per-call overhead.
+        xs = self._logs
+        x = math.log(min(max(t, self.times[0]), self.times[-1]))
+        j = bisect.bisect_right(xs, x) - 1
+        if j >= len(xs) - 1:
+            return float(values[-1])
+        if x == xs[j]:
+            return float(values[j])
+        slope = (values[j + 1] - values[j]) / (xs[j + 1] - xs[j])
+        return float(slope * (x - xs[j]) + values[j])
+
+
 
     def point(self, snap: Snapshot) -> float:
         t = snap.t

@@ -77,6 +77,12 @@ def test_trees_evaluate_as_sklearn_does() -> None:
     trees = Trees.from_sklearn(gb, shift=0.25)
     back = Trees(**json.loads(json.dumps(trees.to_dict())))
     np.testing.assert_allclose(back.predict(x[:300]), gb.predict(x[:300]) + 0.25, atol=1e-9)
+    # One row at a time (the stream's path) gives exactly the same, shallow leaves too.
+    shallow = GradientBoostingRegressor(n_estimators=40, max_depth=3, min_samples_split=400, random_state=0).fit(x, y)
+    for model in (back, Trees.from_sklearn(shallow)):
+        rows = model.predict(x[:50])
+        assert [float(model.predict(x[i])[0]) for i in range(50)] == rows.tolist()
+    assert any(len(f) < 15 for f in Trees.from_sklearn(shallow).feature), "some leaves above depth 3"
 
 
 def test_fit_on_synthetic_cascades_beats_seismic_held_out() -> None:
