@@ -354,7 +354,8 @@ def build(
 
     async def track_record(event: Any) -> int:
         """The mentions of one ClassifiedBatch record, one by one; how many it held. A
-        mention that fails is dead-lettered on its own, as a ClassifiedMention."""
+        mention that fails is dead-lettered on its own, as a ClassifiedMention (which
+        this agent reads too, for a replay)."""
         try:
             items = ClassifiedBatch.items(event.value)
         except Exception as exc:
@@ -366,6 +367,9 @@ def build(
                 cm = ClassifiedMention.from_dict(item)
                 await track_one(event, cm)
             except Exception as exc:
+                if len(items) == 1:  # the record as it is: a record of one replays as well
+                    await dead_letter_internal(event, exc, event.key or b"", event.value or b"")
+                    continue
                 key = cm.cascade_key.encode() if cm else b""
                 where = f" in mention {i + 1} of {len(items)} of the record"
                 await dead_letter_internal(event, exc, key, orjson.dumps(item), where)

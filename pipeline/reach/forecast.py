@@ -278,8 +278,6 @@ class Forecaster:
         slope = (values[j + 1] - values[j]) / (xs[j + 1] - xs[j])
         return float(slope * (x - xs[j]) + values[j])
 
-
-
     def point(self, snap: Snapshot) -> float:
         t = snap.t
         formula = float(_formula(snap.reposts, snap.first_generation, self._at(self.a, t), self._at(self.b, t)))
