@@ -160,7 +160,10 @@ def spy(w: Worker, log: Path, enabled: bool) -> Iterator[None]:
         return
     assert w.proc is not None
     out = log.with_suffix(".speedscope.json")
-    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(w.proc.pid), "--rate", "200"]
+    spy_bin = Path(sys.executable).parent / "py-spy"
+    if not spy_bin.exists():
+        raise SystemExit(f"--profile needs py-spy ({spy_bin}): deploy/setup.sh installs it")
+    cmd = [str(spy_bin), "record", "--pid", str(w.proc.pid), "--rate", "200"]
     cmd += ["--format", "speedscope", "--output", str(out), "--idle"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
