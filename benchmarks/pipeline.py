@@ -386,14 +386,22 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         if rid
     }
     latencies, unmatched = [], 0
+    # Where the time goes: send -> the desk's publication (escalated_at, inside its
+    # transaction) -> ops' read_committed consumer (the desk's commit, then the fetch).
+    stages: dict[str, list[float]] = {"to_published": [], "to_ops": []}
     for received, value in arrivals:
         data = orjson.loads(value)["data"]
         key = (data.get("cascade"), datetime.fromisoformat(data["last_event_at"]).timestamp())
         if key in sent:
             latencies.append(received - sent[key])
+            published = datetime.fromisoformat(data["escalated_at"]).timestamp()
+            stages["to_published"].append(published - sent[key])
+            stages["to_ops"].append(received - published)
         else:
             unmatched += 1
     latencies.sort()
+    for xs in stages.values():
+        xs.sort()
     achieved = len(load) / (sender.finished_at - began) if sender.finished_at else float("nan")
     return {
         "offered_per_s": round(rate, 1),
@@ -405,6 +413,7 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         "p95_s": _q(latencies, 0.95),
         "p99_s": _q(latencies, 0.99),
         "max_s": round(latencies[-1], 3) if latencies else None,
+        "stages_p50_p99_s": {name: [_q(xs, 0.50), _q(xs, 0.99)] for name, xs in stages.items()},
         "cpu_cores": round(cpu / elapsed, 2),
         "peak_rss_mib": round(peak, 1),
     }
@@ -498,6 +507,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--loads", default="0.5,0.9", help="offered load, as fractions of the saturation rate")
     p.add_argument("--latency-seconds", type=float, default=60.0)
+    p.add_argument(
+        "--saturation-rate",
+        type=float,
+        help="mentions/s to take as saturation (from an earlier run) instead of measuring it: for latency runs alone",
+    )
     p.add_argument("--naive-mentions", type=int, default=3_000)
     p.add_argument("--limit-seconds", type=float, default=5.0)
     p.add_argument("--profile", action="store_true", help="py-spy the worker in the saturation phases")
@@ -534,15 +548,20 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(json.dumps(result, indent=2))
             print(json.dumps(result, indent=2))
             return 0
-        mix = workload(args.mentions, originals=args.originals, seed=101)
-        sat = saturate(fresh(base), mix, logs / "saturation", args.workers, args.profile)
-        result["saturation"] = {k: v for k, v in vars(sat).items() if k != "samples"} | {
-            "originals": args.originals,
-            "workers": args.workers,
-            "partitions": args.partitions,
-        }
-        result["saturation_samples"] = sat.samples
-        print(f"saturation: {sat.mentions_per_s}/s mentions, {sat.classified_per_s}/s classified", flush=True)
+        if args.saturation_rate:
+            saturation_rate = args.saturation_rate
+            result["saturation"] = {"mentions_per_s": saturation_rate, "given": True}
+        else:
+            mix = workload(args.mentions, originals=args.originals, seed=101)
+            sat = saturate(fresh(base), mix, logs / "saturation", args.workers, args.profile)
+            saturation_rate = sat.mentions_per_s
+            result["saturation"] = {k: v for k, v in vars(sat).items() if k != "samples"} | {
+                "originals": args.originals,
+                "workers": args.workers,
+                "partitions": args.partitions,
+            }
+            result["saturation_samples"] = sat.samples
+            print(f"saturation: {sat.mentions_per_s}/s mentions, {sat.classified_per_s}/s classified", flush=True)
         if "reposts" not in skip:
             only = preclassified(workload(args.repost_mentions, originals=0.01, seed=102), base)
             reposts = saturate(fresh(base), only, logs / "reposts", args.workers, profile=args.profile, classified=True)
@@ -551,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         result["latency"] = []
         if "latency" not in skip:
             for i, frac in enumerate(float(x) for x in args.loads.split(",")):
-                rate = frac * sat.mentions_per_s
+                rate = frac * saturation_rate
                 load = workload(int(rate * args.latency_seconds), originals=args.originals, seed=200 + i)
                 row = offered(fresh(base), load, rate, logs / f"latency{i}") | {"fraction": frac}
                 result["latency"].append(row)
@@ -574,7 +593,7 @@ def main(argv: list[str] | None = None) -> int:
 def ratios(result: dict[str, Any]) -> dict[str, float]:
     out = {}
     sat = result["saturation"]
-    if "limit" in result:
+    if "limit" in result and "classified_per_s" in sat:
         out["classified_over_bare_forward"] = round(sat["classified_per_s"] / result["limit"]["bare_posts_per_s"], 3)
     if "naive" in result:
         out["flashpoint_over_naive"] = round(sat["mentions_per_s"] / result["naive"]["mentions_per_s"], 2)

@@ -180,7 +180,7 @@ def track(
     state = tracker.apply(cm, partition, now.timestamp())
     if state is None:
         return []
-    metrics.CASCADE_EVENTS.labels(cm.mention.kind).inc()
+    metrics.CASCADE_EVENTS_BY_KIND[cm.mention.kind].inc()
     signals = complaint_signals(cm, state, policy)
     # Forecasting costs a few hundred microseconds: only for cascades that may escalate,
     # and for a large one only as it grows (forecast_due).

@@ -60,6 +60,9 @@ CASCADE_EVENTS = Counter(
     "Mentions folded into cascades, by kind (post, reply, quote, repost).",
     ["kind"],
 )
+# One child per kind, made once: labels() per repost cost more than the count itself,
+# and every kind's series exists (at 0) from the start.
+CASCADE_EVENTS_BY_KIND = {kind: CASCADE_EVENTS.labels(kind) for kind in ("post", "reply", "quote", "repost")}
 ACTIVE_CASCADES = Gauge(
     "flashpoint_active_cascades",
     "Cascades held in state for the partitions this worker owns now.",

@@ -117,13 +117,24 @@ class ArrivalSketch:
             c,
         )
 
+    def rows(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """:meth:`arrays` as plain lists (for :func:`seismic.predict_rows`)."""
+        exp_t, exp_n, rep_t, rep_c = [0.0], [self.root_followers], [], []
+        for k in sorted(self.bins):
+            c, rt, n, ft = self.bins[k]
+            exp_t.append(ft / n if n > 0 else rt / c)
+            exp_n.append(n)
+            rep_t.append(rt / c)
+            rep_c.append(c)
+        return exp_t, exp_n, rep_t, rep_c
+
     def age(self, at: float) -> float:
         """Seconds from the anchor to epoch time ``at``."""
         return max(at - (self.anchor or at), 0.0)
 
     def seismic(self, at: float, n_star: float = seismic.N_STAR) -> seismic.Prediction:
         """SEISMIC's prediction at epoch time ``at``."""
-        return seismic.predict_weighted(*self.arrays(), self.age(at), n_star)
+        return seismic.predict_rows(*self.rows(), self.age(at), n_star)
 
     def to_dict(self) -> dict[str, object]:
         # A new dict with new lists for the changed bins: a dict once stored is never

@@ -83,6 +83,32 @@ def test_trees_evaluate_as_sklearn_does() -> None:
         rows = model.predict(x[:50])
         assert [float(model.predict(x[i])[0]) for i in range(50)] == rows.tolist()
     assert any(len(f) < 15 for f in Trees.from_sklearn(shallow).feature), "some leaves above depth 3"
+    # Deeper trees than the lookup tables cover take the level-by-level walk.
+    deep = Trees.from_sklearn(GradientBoostingRegressor(n_estimators=10, max_depth=5, random_state=0).fit(x, y))
+    assert deep._lookup is None and back._lookup is not None
+    assert [float(deep.predict(x[i])[0]) for i in range(50)] == deep.predict(x[:50]).tolist()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_snapshot_of_a_sketch_is_the_array_snapshot_of_its_rows(seed: int) -> None:
+    from pipeline.reach import seismic
+    from pipeline.reach.sketch import ArrivalSketch
+
+    times, followers = cascade_events(2_000, seed)
+    sketch = ArrivalSketch()
+    sketch.add_root(1e9, followers[0])
+    for i, (t, n) in enumerate(zip(times[1:], followers[1:], strict=True)):
+        sketch.add(1e9 + t, n)
+        if i % 97:
+            continue
+        got = Snapshot.of_sketch(sketch, 1e9 + t + 1)
+        exp_t, exp_n, rep_t, rep_c = sketch.arrays()
+        age = sketch.age(1e9 + t + 1)
+        s = seismic.predict_weighted(exp_t, exp_n, rep_t, rep_c, age)
+        want = Snapshot._build(s, age, rep_t, rep_c, exp_n[1:], sketch.root_followers)
+        # Rounding only: sums in another order, u ** (1 - theta) as u * u ** -theta.
+        assert got.vector() == pytest.approx(want.vector(), rel=1e-10)
+        assert got.reposts == want.reposts and got.seismic.final == pytest.approx(want.seismic.final, rel=1e-10)
 
 
 def test_fit_on_synthetic_cascades_beats_seismic_held_out() -> None:

@@ -99,3 +99,24 @@ def test_matches_the_authors_r_package_every_minute_for_six_hours(seismic_exampl
             assert got.supercritical, t
         else:
             assert got.final == pytest.approx(expected, rel=1e-9), t
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_plain_python_rows_give_the_numpy_figures(seed: int) -> None:
+    # The stream's path (a sketch's few rows, plain Python) against the array path, on
+    # weighted pseudo-events: bursts, quiet spells that make the window reach back,
+    # rows at and after t, bins without followers.
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(1, 60))
+    rep_t = np.sort(rng.choice([rng.uniform(0, 400), rng.uniform(0, 90_000)], size=rows) * rng.random(rows))
+    rep_c = rng.integers(1, 40, size=rows).astype(float)
+    followers = rng.integers(0, 5_000, size=rows).astype(float) * (rng.random(rows) > 0.1)
+    exp_t = np.concatenate([[0.0], rep_t + rng.uniform(-5, 5, size=rows).clip(-rep_t, None)])
+    exp_n = np.concatenate([[float(rng.integers(0, 100_000))], followers])
+    for t in (0.0, float(rep_t[0]), float(rep_t[-1]), float(rep_t[-1]) + 1.0, float(rep_t[-1]) * 3 + 10_000):
+        want = seismic.predict_weighted(exp_t, exp_n, rep_t, rep_c, t)
+        got = seismic.predict_rows(exp_t.tolist(), exp_n.tolist(), rep_t.tolist(), rep_c.tolist(), t)
+        assert got.reposts == want.reposts and got.t == want.t
+        for name in ("final", "low", "high", "p", "remaining_exposure"):
+            g, w = getattr(got, name), getattr(want, name)
+            assert g == w or g == pytest.approx(w, rel=1e-10, abs=1e-300), (name, t)
