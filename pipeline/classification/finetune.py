@@ -87,9 +87,12 @@ def train_fold(
     log: Any = print,
     teacher: np.ndarray | None = None,
     encoder_dir: Path | None = None,
+    transfer: tuple[Sequence[str], np.ndarray] | None = None,
 ) -> tuple[MultiTask, Encoder]:
     """``teacher``: a bigger model's complaint logits for every row of ``data`` (NaN
-    where it has none), to distil from with ``cfg.distil_weight``. ``encoder_dir``:
+    where it has none), to distil from with ``cfg.distil_weight``. ``transfer``: texts
+    without labels and a teacher's complaint logits for them; each step adds a batch of
+    them, learned from the teacher alone with ``cfg.distil_weight``. ``encoder_dir``:
     fine-tune another checkpoint instead of MiniLM (models/distil_experiment.py)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -115,6 +118,8 @@ def train_fold(
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     ce = nn.CrossEntropyLoss()
     rng = np.random.default_rng(cfg.seed)
+    # Its own generator: the labelled rows come in the same order as without a transfer set.
+    transfer_order = np.random.default_rng(cfg.seed + 1).permutation(len(transfer[0])) if transfer else None
     step = 0
     for epoch in range(cfg.epochs):
         order = rng.permutation(train_idx)
@@ -131,6 +136,16 @@ def train_fold(
                 known = ~torch.isnan(soft)
                 kd = nn.functional.binary_cross_entropy_with_logits(c_logit[known] / t, soft[known]) * t * t
                 loss = (1 - cfg.distil_weight) * loss + cfg.distil_weight * kd
+            if transfer is not None and transfer_order is not None and cfg.distil_weight > 0:
+                texts, logits = transfer
+                at = (step * cfg.batch_size) % len(texts)
+                pick = np.take(transfer_order, range(at, at + cfg.batch_size), mode="wrap")
+                t = cfg.distil_temperature
+                tb = encoder.preprocess([texts[j] for j in pick])
+                t_logit, _, _ = model(tb["input_ids"], tb["attention_mask"])
+                soft = torch.sigmoid(torch.tensor(logits[pick], dtype=torch.float32, device=encoder.device) / t)
+                kd = nn.functional.binary_cross_entropy_with_logits(t_logit / t, soft) * t * t
+                loss = loss + cfg.distil_weight * kd
             if data.severities is not None:
                 sev = data.severities[idx]
                 has = sev > 0
@@ -156,6 +171,32 @@ def train_fold(
         )
     model.eval()
     return model, encoder
+
+
+def perturb(text: str, rng: random.Random, others: Sequence[str]) -> str:
+    """A plausible variant of a post, for a teacher to label: one or two of word dropout,
+    an adjacent swap, a window of the post, or a span spliced in from another post.
+    Distilling on the training posts themselves teaches nothing (a fine-tuned teacher
+    has memorised them); on variants its soft labels carry what it knows beyond them."""
+    words = text.split()
+    for op in rng.sample(("drop", "swap", "window", "splice"), rng.choice((1, 2))):
+        if len(words) < 3:
+            break
+        if op == "drop":
+            words = [w for w in words if rng.random() >= 0.15] or words[:1]
+        elif op == "swap":
+            i = rng.randrange(len(words) - 1)
+            words[i], words[i + 1] = words[i + 1], words[i]
+        elif op == "window":
+            size = max(2, round(len(words) * rng.uniform(0.5, 0.9)))
+            at = rng.randrange(len(words) - size + 1)
+            words = words[at : at + size]
+        else:
+            donor = rng.choice(others).split() or ["http"]
+            size = max(1, round(len(words) * rng.uniform(0.2, 0.4)))
+            at, d_at = rng.randrange(len(words) - size + 1), rng.randrange(max(1, len(donor) - size + 1))
+            words = words[:at] + donor[d_at : d_at + size] + words[at + size :]
+    return " ".join(words)
 
 
 def smoothing_ranges(encoder: Encoder, texts: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:

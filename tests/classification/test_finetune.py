@@ -81,3 +81,43 @@ def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> Non
     model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, teacher=teacher)
     logits, _ = predict_logits(model, encoder, data.texts)
     assert logits[data.labels == 0].mean() > logits[data.labels == 1].mean()
+
+
+def test_a_transfer_set_teaches_what_the_labels_never_show(tmp_path: Path) -> None:
+    from pipeline.classification.finetune import predict_logits, train_fold
+    from pipeline.classification.training import load_csv
+
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(complaints_csv_text(24))
+    data = load_csv(csv_file)
+    # Unlabelled posts the labelled rows say nothing about, and a teacher with a firm
+    # view of them: the student must learn that view from the transfer set alone.
+    loud = [f"ZORBLAX quantum flux capacitor number {i}" for i in range(16)]
+    quiet = [f"gentle meadow picnic afternoon number {i}" for i in range(16)]
+    transfer = (loud + quiet, np.array([6.0] * 16 + [-6.0] * 16))
+    cfg = dataclasses.replace(
+        FinetuneConfig(), epochs=4, batch_size=8, lr_encoder=1e-4, distil_weight=1.0, severity_weight=0.0
+    )
+    idx = np.arange(len(data.texts))
+    model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, transfer=transfer)
+    logits, _ = predict_logits(model, encoder, ["ZORBLAX quantum flux capacitor", "gentle meadow picnic afternoon"])
+    assert logits[0] > logits[1] + 2.0
+
+
+def test_perturb_makes_variants_from_the_post_and_its_donors() -> None:
+    import random
+
+    from pipeline.classification.finetune import perturb
+
+    post = "my widget has been broken for five days and nobody answers"
+    donors = ["alpha beta gamma delta epsilon"]
+    variants = [perturb(post, random.Random(seed), donors) for seed in range(200)]
+    allowed = set(post.split()) | set(donors[0].split())
+    assert all(v and set(v.split()) <= allowed for v in variants)
+    assert len(set(variants)) > 100
+    assert any(set(v.split()) & set(donors[0].split()) for v in variants)  # a splice happened
+    assert any(len(v.split()) < len(post.split()) for v in variants)  # a drop or a window
+    # Reproducible from the generator's state.
+    assert perturb(post, random.Random(7), donors) == perturb(post, random.Random(7), donors)
+    # Too short to change: returned as is.
+    assert perturb("broken again", random.Random(0), donors) == "broken again"
