@@ -9,11 +9,12 @@ complaint and severity heads are shipped.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class FinetuneConfig:
     # becomes (1 - w) * hard-label loss + w * T^2 * soft-label loss at temperature T.
     distil_weight: float = 0.0
     distil_temperature: float = 2.0
+    # A teacher (train(teacher_dir=...)): a bigger encoder fine-tuned on the same rows with
+    # these, then asked about transfer_copies perturbed variants of each training post.
+    teacher_epochs: int = 4
+    teacher_lr_encoder: float = 3e-5
+    transfer_copies: int = 4
 
 
 class MultiTask(nn.Module):
@@ -93,7 +99,7 @@ def train_fold(
     where it has none), to distil from with ``cfg.distil_weight``. ``transfer``: texts
     without labels and a teacher's complaint logits for them; each step adds a batch of
     them, learned from the teacher alone with ``cfg.distil_weight``. ``encoder_dir``:
-    fine-tune another checkpoint instead of MiniLM (models/distil_experiment.py)."""
+    fine-tune another checkpoint instead of MiniLM (a teacher, :func:`label_variants`)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = Encoder(pick_device(device), max_length=cfg.max_length, path=encoder_dir)
@@ -199,6 +205,30 @@ def perturb(text: str, rng: random.Random, others: Sequence[str]) -> str:
     return " ".join(words)
 
 
+def label_variants(
+    data: Dataset,
+    aux: dict[str, np.ndarray],
+    train_idx: np.ndarray,
+    cfg: FinetuneConfig,
+    teacher_dir: Path,
+    seed: int,
+    device: str = "auto",
+    log: Any = print,
+) -> tuple[list[str], np.ndarray]:
+    """A teacher (the encoder at ``teacher_dir``, five times MiniLM's size, multi-task
+    fine-tuned on the training rows) and its complaint logits for
+    ``cfg.transfer_copies`` perturbed variants of each training post: what the student
+    learns beyond the labels (train_fold's ``transfer``)."""
+    teacher_cfg = replace(cfg, epochs=cfg.teacher_epochs, lr_encoder=cfg.teacher_lr_encoder, distil_weight=0.0)
+    log(f"teacher: fine-tuning {teacher_dir.name} on {len(train_idx)} rows")
+    teacher, encoder = train_fold(data, aux, train_idx, teacher_cfg, device, log, encoder_dir=teacher_dir)
+    texts = [data.texts[i] for i in train_idx]
+    rng = random.Random(seed)
+    variants = [perturb(t, rng, texts) for t in texts for _ in range(cfg.transfer_copies)]
+    logits, _ = predict_logits(teacher, encoder, variants)
+    return variants, logits
+
+
 def smoothing_ranges(encoder: Encoder, texts: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
     """The encoder's Linear input ranges on (training) text, for int8 smoothing. A
     :class:`MultiTask` trains ``encoder.model`` in place, so this sees the tuned weights."""
@@ -273,10 +303,14 @@ def cross_validate(
     log: Any = print,
     only_folds: int | None = None,
     keep_folds: Path | None = None,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold, same folds (seed 13) as the frozen-encoder baseline.
-    ``keep_folds`` saves each fold's model and test rows, so other inference variants
-    (precision, length) can be scored later on the same held-out folds without retraining."""
+    ``keep_folds`` saves each fold's model, test rows and scores, so other inference
+    variants (precision, length) can be scored later on the same held-out folds without
+    retraining, and a run cut short resumes where it stopped (each fold distilled from
+    a teacher takes about 40 minutes on two CPU cores). ``teacher_dir``: distil from a
+    teacher fitted on each fold's training rows (:func:`label_variants`)."""
     import statistics
 
     from sklearn.metrics import f1_score
@@ -295,14 +329,36 @@ def cross_validate(
     for k, (tr, te) in enumerate(splits[:only_folds]):
         t0 = time.perf_counter()
         seen[te] = True
-        model, encoder = train_fold(data, aux, tr, cfg, device, log)
-        test_texts = [data.texts[i] for i in te]
-        c, s = predict_logits(model, encoder, test_texts)
-        for precision, f1 in score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te]).items():
-            f1_at[precision].append(f1)
-        if keep_folds is not None:
-            keep_folds.mkdir(parents=True, exist_ok=True)
-            torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"fold{k}.pt")
+        done = keep_folds / f"fold{k}.json" if keep_folds is not None else None
+        if done is not None and done.exists():
+            saved = json.loads(done.read_text())
+            if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir):
+                raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
+            c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(-1, 4)
+            for precision, f1 in saved["macro_f1_by_precision"].items():
+                f1_at[precision].append(f1)
+            log(f"fold {k + 1}/{folds}: read from {done}")
+        else:
+            transfer = None
+            if teacher_dir is not None:
+                transfer = label_variants(data, aux, tr, cfg, teacher_dir, seed=k, device=device, log=log)
+            model, encoder = train_fold(data, aux, tr, cfg, device, log, transfer=transfer)
+            test_texts = [data.texts[i] for i in te]
+            c, s = predict_logits(model, encoder, test_texts)
+            at = score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te])
+            for precision, f1 in at.items():
+                f1_at[precision].append(f1)
+            if keep_folds is not None and done is not None:
+                keep_folds.mkdir(parents=True, exist_ok=True)
+                torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"fold{k}.pt")
+                fold = {
+                    "test": te.tolist(),
+                    "config": _fold_identity(cfg, teacher_dir),
+                    "complaint_logits": c.tolist(),
+                    "severity_logits": s.ravel().tolist(),
+                    "macro_f1_by_precision": at,
+                }
+                done.write_text(json.dumps(fold) + "\n")
         oof[te] = c
         sev_pred[te] = s.argmax(1) + 1
         f1_all.append(f1_score(y[te], (c >= 0).astype(int), average="macro"))
@@ -319,8 +375,11 @@ def cross_validate(
     oof_seen, y_seen = oof[seen], y[seen]
     t = fit_temperature(oof_seen, y_seen)
     calibrated = 1.0 / (1.0 + np.exp(-oof_seen / t))
+    method = "fine-tuned MiniLM, multi-task (complaint + severity + " + " + ".join(aux) + ")"
+    if teacher_dir is not None:
+        method += f", distilled from {teacher_dir.name} on perturbed variants of the training posts"
     return {
-        "method": "fine-tuned MiniLM, multi-task (complaint + severity + " + " + ".join(aux) + ")",
+        "method": method,
         "config": cfg.__dict__,
         "folds": folds,
         "macro_f1_mean": round(statistics.mean(f1_all), 4),
@@ -339,6 +398,11 @@ def cross_validate(
     }
 
 
+def _fold_identity(cfg: FinetuneConfig, teacher_dir: Path | None) -> dict[str, Any]:
+    # What a saved fold was trained with: a resumed run must not mix recipes.
+    return {**cfg.__dict__, "teacher": teacher_dir.name if teacher_dir is not None else None}
+
+
 def train(
     data_csv: Any,
     out_dir: Any,
@@ -348,11 +412,12 @@ def train(
     log: Any = print,
     speed_batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
     keep_folds: Path | None = None,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Cross-validate (for the card and the temperature), then train on everything and
     write the artifact: fp16 encoder, heads, config.json, MODEL_CARD.md with the speed
-    table of the machine it was trained on."""
-    import json
+    table of the machine it was trained on. ``teacher_dir``: distil from a teacher, in
+    each fold and for the final model (:func:`label_variants`)."""
     from datetime import UTC, datetime
 
     from safetensors.torch import save_file
@@ -363,9 +428,13 @@ def train(
     cfg = cfg or FinetuneConfig()
     data = load_csv(Path(data_csv))
     aux = auxiliary_labels(data_csv)
-    cv = cross_validate(data, aux, folds, cfg, device, log, keep_folds=keep_folds)
+    cv = cross_validate(data, aux, folds, cfg, device, log, keep_folds=keep_folds, teacher_dir=teacher_dir)
     cv.pop("out_of_fold_logits")
-    model, encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
+    everything = np.arange(len(data.texts))
+    transfer = None
+    if teacher_dir is not None:
+        transfer = label_variants(data, aux, everything, cfg, teacher_dir, seed=folds, device=device, log=log)
+    model, encoder = train_fold(data, aux, everything, cfg, device, log, transfer=transfer)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_state = {

@@ -7,8 +7,10 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -121,3 +123,60 @@ def test_perturb_makes_variants_from_the_post_and_its_donors() -> None:
     assert perturb(post, random.Random(7), donors) == perturb(post, random.Random(7), donors)
     # Too short to change: returned as is.
     assert perturb("broken again", random.Random(0), donors) == "broken again"
+
+
+def test_a_teacher_distils_into_each_fold_and_a_cut_short_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.classification import finetune
+    from pipeline.classification.training import load_csv
+
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(complaints_csv_text(24))
+    # The packaged MiniLM stands in for the bigger teacher: the plumbing is the same.
+    cfg = dataclasses.replace(
+        FinetuneConfig(), epochs=1, batch_size=8, teacher_epochs=1, transfer_copies=2, distil_weight=0.5
+    )
+    labelled: list[int] = []
+    real_label_variants = finetune.label_variants
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[list[str], np.ndarray]:
+        texts, logits = real_label_variants(*args, **kwargs)
+        labelled.append(len(texts))
+        assert len(logits) == len(texts)
+        return texts, logits
+
+    monkeypatch.setattr(finetune, "label_variants", spy)
+    folds = tmp_path / "folds"
+    config = train(
+        csv_file,
+        tmp_path / "model",
+        folds=2,
+        cfg=cfg,
+        device="cpu",
+        log=lambda *a: None,
+        speed_batch_sizes=(),
+        keep_folds=folds,
+        teacher_dir=encoder_path(),
+    )
+    # Two folds of 12 training posts and the final model's 24, two variants each.
+    assert labelled == [24, 24, 48]
+    assert "distilled from" in config["cross_validation"]["method"]
+    assert "Distilled from a teacher" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert sorted(p.name for p in folds.glob("fold*.json")) == ["fold0.json", "fold1.json"]
+
+    # Run again: every fold is read back, none retrained, and the figures are the same.
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a saved fold was trained again")
+
+    monkeypatch.setattr(finetune, "train_fold", no_training)
+    data = load_csv(csv_file)
+    aux = finetune.auxiliary_labels(csv_file)
+    again = finetune.cross_validate(
+        data, aux, 2, cfg, "cpu", log=lambda *a: None, keep_folds=folds, teacher_dir=encoder_path()
+    )
+    assert again["per_fold_macro_f1"] == config["cross_validation"]["per_fold_macro_f1"]
+    assert again["macro_f1_by_precision"] == config["cross_validation"]["macro_f1_by_precision"]
+    # Another recipe must not mix with the saved folds.
+    with pytest.raises(ValueError, match="another split or recipe"):
+        finetune.cross_validate(data, aux, 2, dataclasses.replace(cfg, epochs=2), "cpu", keep_folds=folds)
