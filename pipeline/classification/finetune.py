@@ -9,11 +9,12 @@ complaint and severity heads are shipped.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class FinetuneConfig:
     # becomes (1 - w) * hard-label loss + w * T^2 * soft-label loss at temperature T.
     distil_weight: float = 0.0
     distil_temperature: float = 2.0
+    # A teacher (train(teacher_dir=...)): a bigger encoder fine-tuned on the same rows with
+    # these, then asked about transfer_copies perturbed variants of each training post.
+    teacher_epochs: int = 4
+    teacher_lr_encoder: float = 3e-5
+    transfer_copies: int = 4
 
 
 class MultiTask(nn.Module):
@@ -87,10 +93,13 @@ def train_fold(
     log: Any = print,
     teacher: np.ndarray | None = None,
     encoder_dir: Path | None = None,
+    transfer: tuple[Sequence[str], np.ndarray] | None = None,
 ) -> tuple[MultiTask, Encoder]:
     """``teacher``: a bigger model's complaint logits for every row of ``data`` (NaN
-    where it has none), to distil from with ``cfg.distil_weight``. ``encoder_dir``:
-    fine-tune another checkpoint instead of MiniLM (models/distil_experiment.py)."""
+    where it has none), to distil from with ``cfg.distil_weight``. ``transfer``: texts
+    without labels and a teacher's complaint logits for them; each step adds a batch of
+    them, learned from the teacher alone with ``cfg.distil_weight``. ``encoder_dir``:
+    fine-tune another checkpoint instead of MiniLM (a teacher, :func:`label_variants`)."""
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = Encoder(pick_device(device), max_length=cfg.max_length, path=encoder_dir)
@@ -115,6 +124,8 @@ def train_fold(
     bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     ce = nn.CrossEntropyLoss()
     rng = np.random.default_rng(cfg.seed)
+    # Its own generator: the labelled rows come in the same order as without a transfer set.
+    transfer_order = np.random.default_rng(cfg.seed + 1).permutation(len(transfer[0])) if transfer else None
     step = 0
     for epoch in range(cfg.epochs):
         order = rng.permutation(train_idx)
@@ -131,6 +142,16 @@ def train_fold(
                 known = ~torch.isnan(soft)
                 kd = nn.functional.binary_cross_entropy_with_logits(c_logit[known] / t, soft[known]) * t * t
                 loss = (1 - cfg.distil_weight) * loss + cfg.distil_weight * kd
+            if transfer is not None and transfer_order is not None and cfg.distil_weight > 0:
+                texts, logits = transfer
+                at = (step * cfg.batch_size) % len(texts)
+                pick = np.take(transfer_order, range(at, at + cfg.batch_size), mode="wrap")
+                t = cfg.distil_temperature
+                tb = encoder.preprocess([texts[j] for j in pick])
+                t_logit, _, _ = model(tb["input_ids"], tb["attention_mask"])
+                soft = torch.sigmoid(torch.tensor(logits[pick], dtype=torch.float32, device=encoder.device) / t)
+                kd = nn.functional.binary_cross_entropy_with_logits(t_logit / t, soft) * t * t
+                loss = loss + cfg.distil_weight * kd
             if data.severities is not None:
                 sev = data.severities[idx]
                 has = sev > 0
@@ -156,6 +177,56 @@ def train_fold(
         )
     model.eval()
     return model, encoder
+
+
+def perturb(text: str, rng: random.Random, others: Sequence[str]) -> str:
+    """A plausible variant of a post, for a teacher to label: one or two of word dropout,
+    an adjacent swap, a window of the post, or a span spliced in from another post.
+    Distilling on the training posts themselves teaches nothing (a fine-tuned teacher
+    has memorised them); on variants its soft labels carry what it knows beyond them."""
+    words = text.split()
+    for op in rng.sample(("drop", "swap", "window", "splice"), rng.choice((1, 2))):
+        if len(words) < 3:
+            break
+        if op == "drop":
+            words = [w for w in words if rng.random() >= 0.15] or words[:1]
+        elif op == "swap":
+            i = rng.randrange(len(words) - 1)
+            words[i], words[i + 1] = words[i + 1], words[i]
+        elif op == "window":
+            size = max(2, round(len(words) * rng.uniform(0.5, 0.9)))
+            at = rng.randrange(len(words) - size + 1)
+            words = words[at : at + size]
+        else:
+            donor = rng.choice(others).split() or ["http"]
+            size = max(1, round(len(words) * rng.uniform(0.2, 0.4)))
+            at, d_at = rng.randrange(len(words) - size + 1), rng.randrange(max(1, len(donor) - size + 1))
+            words = words[:at] + donor[d_at : d_at + size] + words[at + size :]
+    return " ".join(words)
+
+
+def label_variants(
+    data: Dataset,
+    aux: dict[str, np.ndarray],
+    train_idx: np.ndarray,
+    cfg: FinetuneConfig,
+    teacher_dir: Path,
+    seed: int,
+    device: str = "auto",
+    log: Any = print,
+) -> tuple[list[str], np.ndarray]:
+    """A teacher (the encoder at ``teacher_dir``, five times MiniLM's size, multi-task
+    fine-tuned on the training rows) and its complaint logits for
+    ``cfg.transfer_copies`` perturbed variants of each training post: what the student
+    learns beyond the labels (train_fold's ``transfer``)."""
+    teacher_cfg = replace(cfg, epochs=cfg.teacher_epochs, lr_encoder=cfg.teacher_lr_encoder, distil_weight=0.0)
+    log(f"teacher: fine-tuning {teacher_dir.name} on {len(train_idx)} rows")
+    teacher, encoder = train_fold(data, aux, train_idx, teacher_cfg, device, log, encoder_dir=teacher_dir)
+    texts = [data.texts[i] for i in train_idx]
+    rng = random.Random(seed)
+    variants = [perturb(t, rng, texts) for t in texts for _ in range(cfg.transfer_copies)]
+    logits, _ = predict_logits(teacher, encoder, variants)
+    return variants, logits
 
 
 def smoothing_ranges(encoder: Encoder, texts: list[str], batch_size: int = 64) -> dict[str, torch.Tensor]:
@@ -232,10 +303,14 @@ def cross_validate(
     log: Any = print,
     only_folds: int | None = None,
     keep_folds: Path | None = None,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Stratified k-fold, same folds (seed 13) as the frozen-encoder baseline.
-    ``keep_folds`` saves each fold's model and test rows, so other inference variants
-    (precision, length) can be scored later on the same held-out folds without retraining."""
+    ``keep_folds`` saves each fold's model, test rows and scores, so other inference
+    variants (precision, length) can be scored later on the same held-out folds without
+    retraining, and a run cut short resumes where it stopped (each fold distilled from
+    a teacher takes about 40 minutes on two CPU cores). ``teacher_dir``: distil from a
+    teacher fitted on each fold's training rows (:func:`label_variants`)."""
     import statistics
 
     from sklearn.metrics import f1_score
@@ -254,14 +329,36 @@ def cross_validate(
     for k, (tr, te) in enumerate(splits[:only_folds]):
         t0 = time.perf_counter()
         seen[te] = True
-        model, encoder = train_fold(data, aux, tr, cfg, device, log)
-        test_texts = [data.texts[i] for i in te]
-        c, s = predict_logits(model, encoder, test_texts)
-        for precision, f1 in score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te]).items():
-            f1_at[precision].append(f1)
-        if keep_folds is not None:
-            keep_folds.mkdir(parents=True, exist_ok=True)
-            torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"fold{k}.pt")
+        done = keep_folds / f"fold{k}.json" if keep_folds is not None else None
+        if done is not None and done.exists():
+            saved = json.loads(done.read_text())
+            if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir):
+                raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
+            c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(-1, 4)
+            for precision, f1 in saved["macro_f1_by_precision"].items():
+                f1_at[precision].append(f1)
+            log(f"fold {k + 1}/{folds}: read from {done}")
+        else:
+            transfer = None
+            if teacher_dir is not None:
+                transfer = label_variants(data, aux, tr, cfg, teacher_dir, seed=k, device=device, log=log)
+            model, encoder = train_fold(data, aux, tr, cfg, device, log, transfer=transfer)
+            test_texts = [data.texts[i] for i in te]
+            c, s = predict_logits(model, encoder, test_texts)
+            at = score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te])
+            for precision, f1 in at.items():
+                f1_at[precision].append(f1)
+            if keep_folds is not None and done is not None:
+                keep_folds.mkdir(parents=True, exist_ok=True)
+                torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"fold{k}.pt")
+                fold = {
+                    "test": te.tolist(),
+                    "config": _fold_identity(cfg, teacher_dir),
+                    "complaint_logits": c.tolist(),
+                    "severity_logits": s.ravel().tolist(),
+                    "macro_f1_by_precision": at,
+                }
+                done.write_text(json.dumps(fold) + "\n")
         oof[te] = c
         sev_pred[te] = s.argmax(1) + 1
         f1_all.append(f1_score(y[te], (c >= 0).astype(int), average="macro"))
@@ -278,8 +375,11 @@ def cross_validate(
     oof_seen, y_seen = oof[seen], y[seen]
     t = fit_temperature(oof_seen, y_seen)
     calibrated = 1.0 / (1.0 + np.exp(-oof_seen / t))
+    method = "fine-tuned MiniLM, multi-task (complaint + severity + " + " + ".join(aux) + ")"
+    if teacher_dir is not None:
+        method += f", distilled from {teacher_dir.name} on perturbed variants of the training posts"
     return {
-        "method": "fine-tuned MiniLM, multi-task (complaint + severity + " + " + ".join(aux) + ")",
+        "method": method,
         "config": cfg.__dict__,
         "folds": folds,
         "macro_f1_mean": round(statistics.mean(f1_all), 4),
@@ -298,6 +398,11 @@ def cross_validate(
     }
 
 
+def _fold_identity(cfg: FinetuneConfig, teacher_dir: Path | None) -> dict[str, Any]:
+    # What a saved fold was trained with: a resumed run must not mix recipes.
+    return {**cfg.__dict__, "teacher": teacher_dir.name if teacher_dir is not None else None}
+
+
 def train(
     data_csv: Any,
     out_dir: Any,
@@ -307,11 +412,12 @@ def train(
     log: Any = print,
     speed_batch_sizes: Sequence[int] = (1, 8, 32, 64, 128, 256),
     keep_folds: Path | None = None,
+    teacher_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Cross-validate (for the card and the temperature), then train on everything and
     write the artifact: fp16 encoder, heads, config.json, MODEL_CARD.md with the speed
-    table of the machine it was trained on."""
-    import json
+    table of the machine it was trained on. ``teacher_dir``: distil from a teacher, in
+    each fold and for the final model (:func:`label_variants`)."""
     from datetime import UTC, datetime
 
     from safetensors.torch import save_file
@@ -322,9 +428,13 @@ def train(
     cfg = cfg or FinetuneConfig()
     data = load_csv(Path(data_csv))
     aux = auxiliary_labels(data_csv)
-    cv = cross_validate(data, aux, folds, cfg, device, log, keep_folds=keep_folds)
+    cv = cross_validate(data, aux, folds, cfg, device, log, keep_folds=keep_folds, teacher_dir=teacher_dir)
     cv.pop("out_of_fold_logits")
-    model, encoder = train_fold(data, aux, np.arange(len(data.texts)), cfg, device, log)
+    everything = np.arange(len(data.texts))
+    transfer = None
+    if teacher_dir is not None:
+        transfer = label_variants(data, aux, everything, cfg, teacher_dir, seed=folds, device=device, log=log)
+    model, encoder = train_fold(data, aux, everything, cfg, device, log, transfer=transfer)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     encoder_state = {

@@ -275,6 +275,19 @@ that fold's training text)."""
     )
 
 
+def _distillation(cv: dict[str, Any]) -> str:
+    if "distilled from" not in cv.get("method", ""):
+        return ""
+    ft = cv.get("config", {})
+    teacher = cv["method"].split("distilled from ", 1)[1].split(" ", 1)[0]
+    return f"""
+- Distilled from a teacher five times its size ({teacher}, fine-tuned the same way on
+  the same rows for {ft.get("teacher_epochs")} epochs at {ft.get("teacher_lr_encoder")}, training only): the
+  teacher labels {ft.get("transfer_copies")} perturbed variants of each training post (words dropped,
+  swapped, cut to a window or spliced from another post), and the student learns those
+  soft labels (weight {ft.get("distil_weight")}, temperature {ft.get("distil_temperature")}) beside the real ones."""
+
+
 def model_card(config: dict[str, Any]) -> str:
     cv = config["cross_validation"]
     oof = cv["out_of_fold"]
@@ -286,7 +299,7 @@ def model_card(config: dict[str, Any]) -> str:
   decay, batch {ft.get("batch_size")}) with a complaint head, a 4-level severity head and
   auxiliary sentiment and emotion heads (multi-task; the auxiliary heads are used in
   training only); mean pooling, L2-normalised; inputs normalised first (handles ->
-  @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.
+  @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.{_distillation(cv)}
 - Complaint probability calibrated by temperature T={config["temperature"]} (fitted on
   the out-of-fold logits).
 - Inference precision (`FLASHPOINT_PRECISION=auto`): on a CPU int8 (smoothed, weights

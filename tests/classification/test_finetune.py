@@ -7,8 +7,10 @@ import dataclasses
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -81,3 +83,100 @@ def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> Non
     model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, teacher=teacher)
     logits, _ = predict_logits(model, encoder, data.texts)
     assert logits[data.labels == 0].mean() > logits[data.labels == 1].mean()
+
+
+def test_a_transfer_set_teaches_what_the_labels_never_show(tmp_path: Path) -> None:
+    from pipeline.classification.finetune import predict_logits, train_fold
+    from pipeline.classification.training import load_csv
+
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(complaints_csv_text(24))
+    data = load_csv(csv_file)
+    # Unlabelled posts the labelled rows say nothing about, and a teacher with a firm
+    # view of them: the student must learn that view from the transfer set alone.
+    loud = [f"ZORBLAX quantum flux capacitor number {i}" for i in range(16)]
+    quiet = [f"gentle meadow picnic afternoon number {i}" for i in range(16)]
+    transfer = (loud + quiet, np.array([6.0] * 16 + [-6.0] * 16))
+    cfg = dataclasses.replace(
+        FinetuneConfig(), epochs=4, batch_size=8, lr_encoder=1e-4, distil_weight=1.0, severity_weight=0.0
+    )
+    idx = np.arange(len(data.texts))
+    model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, transfer=transfer)
+    logits, _ = predict_logits(model, encoder, ["ZORBLAX quantum flux capacitor", "gentle meadow picnic afternoon"])
+    assert logits[0] > logits[1] + 2.0
+
+
+def test_perturb_makes_variants_from_the_post_and_its_donors() -> None:
+    import random
+
+    from pipeline.classification.finetune import perturb
+
+    post = "my widget has been broken for five days and nobody answers"
+    donors = ["alpha beta gamma delta epsilon"]
+    variants = [perturb(post, random.Random(seed), donors) for seed in range(200)]
+    allowed = set(post.split()) | set(donors[0].split())
+    assert all(v and set(v.split()) <= allowed for v in variants)
+    assert len(set(variants)) > 100
+    assert any(set(v.split()) & set(donors[0].split()) for v in variants)  # a splice happened
+    assert any(len(v.split()) < len(post.split()) for v in variants)  # a drop or a window
+    # Reproducible from the generator's state.
+    assert perturb(post, random.Random(7), donors) == perturb(post, random.Random(7), donors)
+    # Too short to change: returned as is.
+    assert perturb("broken again", random.Random(0), donors) == "broken again"
+
+
+def test_a_teacher_distils_into_each_fold_and_a_cut_short_run_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.classification import finetune
+    from pipeline.classification.training import load_csv
+
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text(complaints_csv_text(24))
+    # The packaged MiniLM stands in for the bigger teacher: the plumbing is the same.
+    cfg = dataclasses.replace(
+        FinetuneConfig(), epochs=1, batch_size=8, teacher_epochs=1, transfer_copies=2, distil_weight=0.5
+    )
+    labelled: list[int] = []
+    real_label_variants = finetune.label_variants
+
+    def spy(*args: Any, **kwargs: Any) -> tuple[list[str], np.ndarray]:
+        texts, logits = real_label_variants(*args, **kwargs)
+        labelled.append(len(texts))
+        assert len(logits) == len(texts)
+        return texts, logits
+
+    monkeypatch.setattr(finetune, "label_variants", spy)
+    folds = tmp_path / "folds"
+    config = train(
+        csv_file,
+        tmp_path / "model",
+        folds=2,
+        cfg=cfg,
+        device="cpu",
+        log=lambda *a: None,
+        speed_batch_sizes=(),
+        keep_folds=folds,
+        teacher_dir=encoder_path(),
+    )
+    # Two folds of 12 training posts and the final model's 24, two variants each.
+    assert labelled == [24, 24, 48]
+    assert "distilled from" in config["cross_validation"]["method"]
+    assert "Distilled from a teacher" in (tmp_path / "model" / "MODEL_CARD.md").read_text()
+    assert sorted(p.name for p in folds.glob("fold*.json")) == ["fold0.json", "fold1.json"]
+
+    # Run again: every fold is read back, none retrained, and the figures are the same.
+    def no_training(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a saved fold was trained again")
+
+    monkeypatch.setattr(finetune, "train_fold", no_training)
+    data = load_csv(csv_file)
+    aux = finetune.auxiliary_labels(csv_file)
+    again = finetune.cross_validate(
+        data, aux, 2, cfg, "cpu", log=lambda *a: None, keep_folds=folds, teacher_dir=encoder_path()
+    )
+    assert again["per_fold_macro_f1"] == config["cross_validation"]["per_fold_macro_f1"]
+    assert again["macro_f1_by_precision"] == config["cross_validation"]["macro_f1_by_precision"]
+    # Another recipe must not mix with the saved folds.
+    with pytest.raises(ValueError, match="another split or recipe"):
+        finetune.cross_validate(data, aux, 2, dataclasses.replace(cfg, epochs=2), "cpu", keep_folds=folds)
