@@ -21,6 +21,7 @@ post's parent, when seen at all, was seen here.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, fields
@@ -220,9 +221,9 @@ class CascadeTracker:
             state.potential_reach += m.author.followers
 
         when = m.created_at.isoformat()
-        if state.first_event_at is None or _ts(when) < _ts(state.first_event_at):
+        if state.first_event_at is None or at < _ts(state.first_event_at):
             state.first_event_at = when
-        if state.last_event_at is None or _ts(when) > _ts(state.last_event_at):
+        if state.last_event_at is None or at > _ts(state.last_event_at):
             state.last_event_at = when
         self.save(state)
         return state
@@ -322,5 +323,7 @@ def _depth(post: Any) -> int:
     return int(post[0]) if isinstance(post, list) else int(post)
 
 
+# A hot cascade's first and last event times are read again on each of its events.
+@functools.lru_cache(maxsize=4096)
 def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso).timestamp()
