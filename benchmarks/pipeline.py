@@ -373,9 +373,10 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         cpu0 = w.cpu_seconds()
         sender = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=rate)
         arrivals: list[tuple[float, bytes]] = []
+        decisions: dict[tuple[str, str, str], tuple[float, float]] = {}
         began = time.monotonic()
         sender.start()
-        asyncio.run(_receive(s, sender, arrivals))
+        asyncio.run(_receive(s, sender, arrivals, decisions))
         cpu = w.cpu_seconds() - cpu0
         elapsed = time.monotonic() - began
         peak = w.peak_rss_mib()
@@ -386,17 +387,22 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         if rid
     }
     latencies, unmatched = [], 0
-    # Where the time goes: send -> the desk's publication (escalated_at, inside its
-    # transaction) -> ops' read_committed consumer (the desk's commit, then the fetch).
-    stages: dict[str, list[float]] = {"to_published": [], "to_ops": []}
+    # Where the time goes: send -> the cascade stage's decision (its signal's time) ->
+    # the decision readable on the desk topic (the stage's commit) -> the desk's
+    # publication (escalated_at) -> ops' read_committed consumer (the desk's commit).
+    stages: dict[str, list[float]] = {"to_decision": [], "to_desk": [], "to_published": [], "to_ops": []}
     for received, value in arrivals:
         data = orjson.loads(value)["data"]
         key = (data.get("cascade"), datetime.fromisoformat(data["last_event_at"]).timestamp())
         if key in sent:
             latencies.append(received - sent[key])
             published = datetime.fromisoformat(data["escalated_at"]).timestamp()
-            stages["to_published"].append(published - sent[key])
-            stages["to_ops"].append(received - published)
+            seen, decided = decisions.get((data["dedup_key"], data["severity"], data["last_event_at"]), (None, None))
+            if seen is not None and decided is not None:
+                stages["to_decision"].append(decided - sent[key])
+                stages["to_desk"].append(seen - decided)
+                stages["to_published"].append(published - seen)
+                stages["to_ops"].append(received - published)
         else:
             unmatched += 1
     latencies.sort()
@@ -419,9 +425,17 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
     }
 
 
-async def _receive(s: Settings, sender: Replayer, out: list[tuple[float, bytes]]) -> None:
+async def _receive(
+    s: Settings,
+    sender: Replayer,
+    out: list[tuple[float, bytes]],
+    decisions: dict[tuple[str, str, str], tuple[float, float]],
+) -> None:
+    """Escalations as ops see them; and the cascade stage's decisions as the desk can
+    first read them, with the time each was decided (for the latency's stages)."""
     c = AIOKafkaConsumer(
         s.topic_escalations,
+        s.topic_desk,
         bootstrap_servers=s.bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest",
@@ -433,12 +447,20 @@ async def _receive(s: Settings, sender: Replayer, out: list[tuple[float, bytes]]
         while True:
             batch = await c.getmany(timeout_ms=200)
             now = time.time()
-            for records in batch.values():
-                out.extend((now, r.value or b"") for r in records)
+            for tp, records in batch.items():
+                if tp.topic == s.topic_escalations:
+                    out.extend((now, r.value or b"") for r in records)
+                    continue
+                for r in records:
+                    signal = orjson.loads(r.value or b"{}")
+                    if signal.get("kind") == "decision":
+                        d = signal["draft"]["data"]
+                        decided = datetime.fromisoformat(signal["at"]).timestamp()
+                        decisions[(d["dedup_key"], d["severity"], d["last_event_at"])] = (now, decided)
             if sender.finished_at is None:
                 continue
             # After the last mention: until nothing new for 5 s.
-            if batch:
+            if any(tp.topic == s.topic_escalations for tp in batch):
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = time.monotonic()
