@@ -380,6 +380,7 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         cpu = w.cpu_seconds() - cpu0
         elapsed = time.monotonic() - began
         peak = w.peak_rss_mib()
+        c = w.counters()
     # An escalation's trigger is its cascade's latest mention: (cascade, last_event_at).
     sent = {
         (f"twitter:{rid}", datetime.fromisoformat(at).timestamp()): sender.sent_at[i]
@@ -422,6 +423,9 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         "stages_p50_p99_s": {name: [_q(xs, 0.50), _q(xs, 0.99)] for name, xs in stages.items()},
         "cpu_cores": round(cpu / elapsed, 2),
         "peak_rss_mib": round(peak, 1),
+        # How the model kept up: small batches when it does, growing ones when it cannot.
+        "batch_mean": round(_mean(c, "flashpoint_inference_batch_size"), 1),
+        "inference_ms_mean": round(1000 * _mean(c, "flashpoint_inference_seconds"), 1),
     }
 
 
