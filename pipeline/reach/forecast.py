@@ -124,9 +124,10 @@ class Snapshot:
         exp_t, exp_n, rep_t, rep_c = sketch.rows()
         t = sketch.age(at)
         s = seismic.predict_rows(exp_t, exp_n, rep_t, rep_c, t)
-        r = half = quarter = f_half = 0.0
+        r = half = quarter = f_half = f_all = 0.0
         for rt, c, n in zip(rep_t, rep_c, exp_n[1:], strict=True):
             r += c
+            f_all += n
             if rt > t / 2:
                 half += c
                 f_half += n
@@ -140,7 +141,7 @@ class Snapshot:
             recent_half=half / (r + 1),
             recent_quarter=quarter / (r + 1),
             followers_recent=f_half / half if half else 0.0,
-            followers_all=sum(exp_n[1:]) / r if r else 0.0,
+            followers_all=f_all / r if r else 0.0,
             root_followers=sketch.root_followers,
             seismic=s,
         )
