@@ -55,6 +55,7 @@ from pipeline.classification.verdict import Verdict
 from pipeline.flow import Incoming
 from pipeline.kafka_admin import ensure_topics
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
+from pipeline.records import ClassifiedBatch, ClassifiedMention
 from pipeline.settings import REPO_DIR, Settings
 from pipeline.telemetry import procfs
 
@@ -374,9 +375,10 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         sender = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=rate)
         arrivals: list[tuple[float, bytes]] = []
         decisions: dict[tuple[str, str, str], tuple[float, float]] = {}
+        classified: dict[tuple[str, float], float] = {}
         began = time.monotonic()
         sender.start()
-        asyncio.run(_receive(s, sender, arrivals, decisions))
+        asyncio.run(_receive(s, sender, arrivals, decisions, classified))
         cpu = w.cpu_seconds() - cpu0
         elapsed = time.monotonic() - began
         peak = w.peak_rss_mib()
@@ -388,17 +390,32 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         if rid
     }
     latencies, unmatched = [], 0
-    # Where the time goes: send -> the cascade stage's decision (its signal's time) ->
+    # Where the time goes: send -> the trigger readable on the classified topic (the
+    # ingest step: decode, match, classify) -> the cascade stage's decision (its signal's time) ->
     # the decision readable on the desk topic (the stage's commit) -> the desk's
     # publication (escalated_at) -> ops' read_committed consumer (the desk's commit).
-    stages: dict[str, list[float]] = {"to_decision": [], "to_desk": [], "to_published": [], "to_ops": []}
+    stages: dict[str, list[float]] = {
+        "to_classified": [],
+        "to_decision": [],
+        "to_desk": [],
+        "to_published": [],
+        "to_ops": [],
+    }
+    by_trigger: dict[str, list[float]] = {"root": [], "response": []}
     for received, value in arrivals:
         data = orjson.loads(value)["data"]
         key = (data.get("cascade"), datetime.fromisoformat(data["last_event_at"]).timestamp())
         if key in sent:
             latencies.append(received - sent[key])
+            # A cascade of its root alone was escalated on the root's verdict; any other
+            # on a response's arrival (a repost is not classified, the rest are).
+            by_trigger["root" if data["first_event_at"] == data["last_event_at"] else "response"].append(
+                received - sent[key]
+            )
             published = datetime.fromisoformat(data["escalated_at"]).timestamp()
             seen, decided = decisions.get((data["dedup_key"], data["severity"], data["last_event_at"]), (None, None))
+            if key in classified:  # the trigger's classified record (ingest step done)
+                stages["to_classified"].append(classified[key] - sent[key])
             if seen is not None and decided is not None:
                 stages["to_decision"].append(decided - sent[key])
                 stages["to_desk"].append(seen - decided)
@@ -421,11 +438,18 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         "p99_s": _q(latencies, 0.99),
         "max_s": round(latencies[-1], 3) if latencies else None,
         "stages_p50_p99_s": {name: [_q(xs, 0.50), _q(xs, 0.99)] for name, xs in stages.items()},
+        "by_trigger_n_p50_p99_s": {
+            name: [len(xs), _q(sorted(xs), 0.50), _q(sorted(xs), 0.99)] for name, xs in by_trigger.items()
+        },
         "cpu_cores": round(cpu / elapsed, 2),
         "peak_rss_mib": round(peak, 1),
         # How the model kept up: small batches when it does, growing ones when it cannot.
         "batch_mean": round(_mean(c, "flashpoint_inference_batch_size"), 1),
         "inference_ms_mean": round(1000 * _mean(c, "flashpoint_inference_seconds"), 1),
+        "ingest_step_ms_mean": round(1000 * _mean(c, "flashpoint_ingest_step_seconds"), 1),
+        # Shares of the phase: the ingest agent within a step, the model within a batch.
+        "ingest_busy": round(c.get("flashpoint_ingest_step_seconds_sum", 0.0) / elapsed, 2),
+        "model_busy": round(c.get("flashpoint_inference_seconds_sum", 0.0) / elapsed, 2),
     }
 
 
@@ -434,12 +458,15 @@ async def _receive(
     sender: Replayer,
     out: list[tuple[float, bytes]],
     decisions: dict[tuple[str, str, str], tuple[float, float]],
+    classified: dict[tuple[str, float], float],
 ) -> None:
-    """Escalations as ops see them; and the cascade stage's decisions as the desk can
-    first read them, with the time each was decided (for the latency's stages)."""
+    """Escalations as ops see them; the cascade stage's decisions as the desk can first
+    read them, with the time each was decided; and when each mention was readable on the
+    classified topic (for the latency's stages)."""
     c = AIOKafkaConsumer(
         s.topic_escalations,
         s.topic_desk,
+        s.topic_classified,
         bootstrap_servers=s.bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest",
@@ -454,6 +481,12 @@ async def _receive(
             for tp, records in batch.items():
                 if tp.topic == s.topic_escalations:
                     out.extend((now, r.value or b"") for r in records)
+                    continue
+                if tp.topic == s.topic_classified:
+                    for r in records:
+                        for item in ClassifiedBatch.items(r.value):
+                            m = ClassifiedMention.from_dict(item).mention
+                            classified.setdefault((m.cascade_key, m.created_at.timestamp()), now)
                     continue
                 for r in records:
                     signal = orjson.loads(r.value or b"{}")

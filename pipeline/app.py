@@ -171,6 +171,7 @@ def build(
         # Reposts (most of the stream) are not classified: take enough mentions to fill
         # a classification batch; the model splits the texts into batch_size runs.
         async for events in stream.take_events(per_step, within=s.batch_window_seconds):
+            began = time.monotonic()
             batch = [
                 Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset, e.message.timestamp)
                 for e in events
@@ -199,6 +200,7 @@ def build(
                 pending.append(await producer.send(s.topic_classified, None, value, partition, None, None))
             await asyncio.gather(*pending)
             metrics.CLASSIFIED.inc(result.classified)
+            metrics.INGEST_STEP_SECONDS.observe(time.monotonic() - began)
 
     # Held from the moment track() takes an event until it is acked, and by each commit:
     # a commit (under exactly_once, a Kafka transaction per partition) then always holds

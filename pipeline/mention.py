@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import orjson
 
@@ -34,6 +35,27 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(schema())
 
 
+@cache
+def _passes() -> Any:
+    """The same schema compiled to plain Python by fastjsonschema: it raises on a bad
+    message. jsonschema took 150 of the 170 microseconds a mention cost in the ingest
+    step, in the model's process, for every mention."""
+    return fastjsonschema.compile(schema())
+
+
+def _errors(doc: dict[str, Any]) -> list[jsonschema.ValidationError]:
+    """jsonschema's findings, most local first; none for a valid message. The compiled
+    check decides alone only when it passes: a message it rejects is judged (and, if
+    bad, described) by jsonschema, so where the two differ (fastjsonschema reads
+    ``$`` in a pattern strictly) jsonschema has the last word, and a test holds the
+    compiled check to never passing what jsonschema rejects."""
+    try:
+        _passes()(doc)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        return sorted(_validator().iter_errors(doc), key=_error_rank)
+
+
 def parse(raw: bytes | None) -> Mention:
     """Decode and validate one message value; raise :class:`InvalidMention` if it is bad."""
     if raw is None or raw == b"":
@@ -50,7 +72,7 @@ def parse(raw: bytes | None) -> Mention:
         # The validator recurses into values (and reprs them): a deep enough extra field
         # would exhaust Python's stack. No mention field needs more than two levels.
         raise InvalidMention(f"a value is nested deeper than {MAX_DEPTH} levels", "invalid_value")
-    errors = sorted(_validator().iter_errors(doc), key=_error_rank)
+    errors = _errors(doc)
     if errors:
         raise InvalidMention(_describe(errors[0]), schemas.reason_code(errors[0]))
     created_at = _parse_time(doc["created_at"])

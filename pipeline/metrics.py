@@ -48,6 +48,12 @@ INFERENCE_BATCH_SIZE = Histogram(
     "Texts per classification call (split into runs of FLASHPOINT_BATCH_SIZE for the model).",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
 )
+INGEST_STEP_SECONDS = Histogram(
+    "flashpoint_ingest_step_seconds",
+    "Wall time of one ingest step: decode, match, classify and send the mentions taken "
+    "together. Beside flashpoint_inference_seconds it shows the step's time outside the model.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 MODEL_ERRORS = Counter(
     "flashpoint_model_errors_total",
     "Classification batches that raised. The batch is retried text by text; a text that "

@@ -73,9 +73,23 @@ class Mention:
         return self.cascade_key == self.key
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["created_at"] = self.created_at.isoformat()
-        return d
+        # By hand: dataclasses.asdict deep-copies field by field, and every mention is
+        # encoded once on its way to the cascade stage.
+        a = self.author
+        return {
+            "id": self.id,
+            "platform": self.platform,
+            "kind": self.kind,
+            "text": self.text,
+            "created_at": self.created_at.isoformat(),
+            "author": {"id": a.id, "handle": a.handle, "followers": a.followers, "verified": a.verified},
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+            "in_reply_to_handle": self.in_reply_to_handle,
+            "lang": self.lang,
+            "url": self.url,
+            "schema_version": self.schema_version,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Mention:

@@ -106,7 +106,10 @@ def wrong_field(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def truncated(draw: st.DrawFn) -> bytes:
-    raw = dumps(mention_doc(text=draw(strange_text)))
+    # Fixed ids: the factory's counter changes the length, and a length that differs
+    # between a test case and its replay makes Hypothesis refuse the strategy.
+    ids = {"id": "1", "author": {"id": "a1", "handle": "user1"}, "url": "https://twitter.example/s/1"}
+    raw = dumps(mention_doc(text=draw(strange_text), **ids))
     return raw[: draw(st.integers(min_value=0, max_value=len(raw) - 1))]
 
 

@@ -102,3 +102,29 @@ def test_deeply_nested_values_are_refused_before_they_reach_the_validator(depth:
 
 def test_nesting_within_the_limit_in_an_extra_field_is_fine() -> None:
     assert parse(mention_bytes(extra={"a": [[[{"b": 1}]]]})).id
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"schema_version": True},  # const 1: True == 1 in Python, not in JSON Schema
+        {"schema_version": 1.0},
+        {"platform": "twitter\n"},  # jsonschema's pattern lets "$" match before a final newline
+        {"author": {"id": "u", "handle": "h", "followers": True}},
+        {"author": {"id": "u", "handle": "h", "followers": 5.0}},
+        {"author": {"id": "u", "handle": "h", "followers": 1, "verified": 1}},
+        {"kind": "repost", "parent_id": None},
+        {"kind": "reply", "parent_id": ""},
+        {"text": "\U0001f621" * 10_000},
+        {"text": "\U0001f621" * 10_001},
+    ],
+)
+def test_the_compiled_check_and_jsonschema_give_the_same_verdict(change: dict[str, object]) -> None:
+    doc = {**mention_doc(), **change}
+    verdict = jsonschema.Draft202012Validator(schema()).is_valid(doc)
+    try:
+        parse(orjson.dumps(doc))
+        parsed = True
+    except InvalidMention:
+        parsed = False
+    assert parsed == verdict, doc

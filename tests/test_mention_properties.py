@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import fastjsonschema
+import jsonschema
+import orjson
 from hypothesis import HealthCheck, given, settings
 
 from pipeline.escalation import Policy
 from pipeline.flow import Incoming, ingest, track
+from pipeline.mention import MAX_DEPTH, _deeper_than, schema
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import ClassifiedMention
 from pipeline.schemas import REASON_CODES
@@ -54,3 +58,36 @@ def test_every_message_is_processed_or_dead_lettered_with_a_reason() -> None:
     one()
     assert sum(seen.values()) >= EXAMPLES, seen
     assert all(seen.values()), f"every outcome occurs: {seen}"
+
+
+def test_the_compiled_check_never_passes_what_jsonschema_rejects() -> None:
+    """pipeline.mention trusts fastjsonschema's pass alone; its failures go to jsonschema."""
+    compiled = fastjsonschema.compile(schema())
+    reference = jsonschema.Draft202012Validator(schema())
+    seen = {"both pass": 0, "both fail": 0, "only jsonschema passes": 0}
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(malformed_or_strange)
+    def one(raw: bytes) -> None:
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(doc, dict) or _deeper_than(doc, MAX_DEPTH):
+            return
+        try:
+            compiled(doc)
+            passes = True
+        except fastjsonschema.JsonSchemaException:
+            passes = False
+        valid = reference.is_valid(doc)
+        assert not (passes and not valid), doc
+        seen["both pass" if passes else "both fail" if not valid else "only jsonschema passes"] += 1
+
+    one()
+    assert seen["both pass"] and seen["both fail"], seen

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import orjson
 import pytest
 
-from pipeline.records import BATCH_BYTES, ClassifiedBatch, ClassifiedMention, partition_of
+from pipeline.records import BATCH_BYTES, ClassifiedBatch, ClassifiedMention, Mention, partition_of
 from tests.factories import classified
 
 
@@ -78,3 +78,17 @@ def test_items_are_not_decoded_so_one_bad_mention_costs_only_itself() -> None:
         ClassifiedMention.from_dict(bad)
     assert ClassifiedMention.from_dict(good).mention.id == "r"
     assert orjson.dumps(bad) == b'{"mention":1}'
+
+
+def test_a_mention_encodes_every_field_and_reads_back_the_same() -> None:
+    m = replace(
+        classified().mention,
+        parent_id="p1",
+        root_id="r1",
+        in_reply_to_handle="AcmeCustServ",
+        lang="en",
+        url="https://twitter.example/s/1",
+    )
+    d = m.to_dict()
+    assert list(d) == [f.name for f in fields(Mention)]  # a new field must be encoded too
+    assert Mention.from_dict(orjson.loads(orjson.dumps(d))) == m
