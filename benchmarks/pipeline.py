@@ -424,7 +424,7 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         else:
             unmatched += 1
     latencies.sort()
-    for xs in stages.values():
+    for xs in [*stages.values(), *by_trigger.values()]:
         xs.sort()
     achieved = len(load) / (sender.finished_at - began) if sender.finished_at else float("nan")
     return {
@@ -438,9 +438,7 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         "p99_s": _q(latencies, 0.99),
         "max_s": round(latencies[-1], 3) if latencies else None,
         "stages_p50_p99_s": {name: [_q(xs, 0.50), _q(xs, 0.99)] for name, xs in stages.items()},
-        "by_trigger_n_p50_p99_s": {
-            name: [len(xs), _q(sorted(xs), 0.50), _q(sorted(xs), 0.99)] for name, xs in by_trigger.items()
-        },
+        "by_trigger_n_p50_p99_s": {name: [len(xs), _q(xs, 0.50), _q(xs, 0.99)] for name, xs in by_trigger.items()},
         "cpu_cores": round(cpu / elapsed, 2),
         "peak_rss_mib": round(peak, 1),
         # How the model kept up: small batches when it does, growing ones when it cannot.

@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import fastjsonschema
-import jsonschema
 import orjson
 from hypothesis import HealthCheck, given, settings
 
 from pipeline.escalation import Policy
 from pipeline.flow import Incoming, ingest, track
-from pipeline.mention import MAX_DEPTH, _deeper_than, schema
+from pipeline.mention import MAX_DEPTH, _deeper_than, _passes, _validator
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import ClassifiedMention
 from pipeline.schemas import REASON_CODES
@@ -62,8 +61,8 @@ def test_every_message_is_processed_or_dead_lettered_with_a_reason() -> None:
 
 def test_the_compiled_check_never_passes_what_jsonschema_rejects() -> None:
     """pipeline.mention trusts fastjsonschema's pass alone; its failures go to jsonschema."""
-    compiled = fastjsonschema.compile(schema())
-    reference = jsonschema.Draft202012Validator(schema())
+    # The very checks parse() uses, not copies of them.
+    compiled, reference = _passes(), _validator()
     seen = {"both pass": 0, "both fail": 0, "only jsonschema passes": 0}
 
     @settings(
