@@ -20,7 +20,6 @@ from typing import Any, Protocol, cast
 import faust
 import orjson
 from faust.streams import Stream
-from faust.transport.drivers.aiokafka import Producer as KafkaProducer
 from faust.types import TP, StreamT
 
 from pipeline import faust_fixes, flow, metrics
@@ -34,7 +33,7 @@ from pipeline.kafka_admin import faust_credentials, security
 from pipeline.reach import CascadeTracker, Forecaster
 from pipeline.records import BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter
 from pipeline.settings import Settings
-from pipeline.tables import Changes, Record, RunTable, send_batches
+from pipeline.tables import Changes, RunTable
 from pipeline.telemetry import lag
 from pipeline.telemetry.health import Readiness
 from pipeline.telemetry.lag import LagProbe
@@ -336,7 +335,7 @@ def build(
         open_run["waiting"] = False
         try:
             # The run's table writes go into the open transactions first.
-            await changes.send(send_changes)
+            await changes.send(send_change)
             await app.producer.buffer.flush()
             for event in events:
                 await stream.ack(event)
@@ -471,25 +470,9 @@ def build(
         """
         await send_for(event.message.tp, topic, None, key, value, headers)
 
-    async def send_changes(changelog: str, source: TP, records: list[Record]) -> None:
+    async def send_change(changelog: str, source: TP, key: bytes, value: bytes | None) -> None:
         # A table's changelog partition is its source event's partition (Faust's rule).
-        # Straight to the aiokafka producer, in batches: Faust's send is one record at a
-        # time, and the changelog is two records for every repost.
-        if not app.in_transaction:
-            producer = cast(KafkaProducer, app.producer)._ensure_producer()
-            await send_batches(producer, changelog, source.partition, records)
-            return
-        faust_producer = cast(KafkaProducer, app.consumer.transactions.producer)
-        transactional_id = transactional_id_of(source)
-        producer = faust_producer._transaction_producers.get(transactional_id)
-        if producer is None:  # as Faust's send: the partition's transaction has ended
-            raise RuntimeError(f"no transaction producer for {transactional_id}")
-        # Faust's lock for this transaction: held while it begins or commits one.
-        async with faust_producer._trn_locks[transactional_id]:
-            await send_batches(producer, changelog, source.partition, records)
-
-    def transactional_id_of(source: TP) -> str:
-        return f"{app.conf.id}-{app.assignor.group_for_topic(source.topic)}-{source.partition}"
+        await send_for(source, changelog, source.partition, key, value, None)
 
     async def send_for(
         source: TP,
@@ -502,8 +485,9 @@ def build(
         if not app.in_transaction:
             await app.producer.send(topic, key, value, partition, None, headers)
             return
+        transactional_id = f"{app.conf.id}-{app.assignor.group_for_topic(source.topic)}-{source.partition}"
         await app.consumer.transactions.producer.send(
-            topic, key, value, partition, None, headers, transactional_id=transactional_id_of(source)
+            topic, key, value, partition, None, headers, transactional_id=transactional_id
         )
 
     # -- telemetry ----------------------------------------------------------------------

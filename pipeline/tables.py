@@ -7,8 +7,6 @@ every one of its reposts. :class:`RunTable` wraps a table: reads and writes go t
 table's store at once (so a run reads its own writes), and :meth:`Changes.send` sends
 what changed at the end of the run, the last value of each key only, each record to
 the changelog partition (and so the Kafka transaction) of the event that wrote it.
-:func:`send_batches` hands those records to the producer as whole batches: aiokafka's
-``send`` costs a future and a lock round per record, 12% of the repost path.
 
 The records are those Faust writes (JSON key and value, ``None`` to delete), so
 Faust's changelog recovery and standby replicas read them unchanged.
@@ -25,9 +23,7 @@ from faust.types import TP
 
 # (changelog topic, the writing event's topic and partition, key) -> value (None: deleted)
 _Key = tuple[str, TP, str]
-Record = tuple[bytes, bytes | None]  # key, value (None: deleted)
-# send(changelog, the writing events' topic and partition, their records)
-Send = Callable[[str, TP, list[Record]], Awaitable[None]]
+Send = Callable[[str, TP, bytes, bytes | None], Awaitable[None]]
 
 
 def _current_source() -> TP | None:
@@ -54,34 +50,12 @@ class Changes:
         self._pending[(changelog, source, key)] = value
 
     async def send(self, send: Send) -> int:
-        """Hand the pending records to ``send``, one call per changelog and source
-        partition, in the order they were first written; the number of records sent."""
+        """Hand every pending record to ``send(changelog, source_tp, key, value)``; the
+        number sent."""
         pending, self._pending = self._pending, {}
-        groups: dict[tuple[str, TP], list[Record]] = {}
         for (changelog, tp, key), value in pending.items():
-            record = (orjson.dumps(key), None if value is None else orjson.dumps(value))
-            groups.setdefault((changelog, tp), []).append(record)
-        for (changelog, tp), records in groups.items():
-            await send(changelog, tp, records)
+            await send(changelog, tp, orjson.dumps(key), None if value is None else orjson.dumps(value))
         return len(pending)
-
-
-async def send_batches(producer: Any, topic: str, partition: int, records: list[Record]) -> int:
-    """Send ``records`` to ``topic[partition]`` through an aiokafka producer as few
-    batches as its batch size allows, inside its open transaction if it has one; the
-    number of batches. The batches are queued, not awaited: the producer's flush waits."""
-    batches = 0
-    batch = producer.create_batch()
-    for key, value in records:
-        # A full batch refuses the record (None); an empty one always takes it.
-        while batch.append(timestamp=None, key=key, value=value) is None:
-            await producer.send_batch(batch, topic, partition=partition)
-            batches += 1
-            batch = producer.create_batch()
-    if batch.record_count():
-        await producer.send_batch(batch, topic, partition=partition)
-        batches += 1
-    return batches
 
 
 class RunTable(MutableMapping[str, Any]):

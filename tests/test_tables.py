@@ -8,7 +8,7 @@ import orjson
 import pytest
 from faust.types import TP
 
-from pipeline.tables import Changes, Record, RunTable, send_batches
+from pipeline.tables import Changes, RunTable
 
 P0, P1 = TP("classified", 0), TP("classified", 1)
 
@@ -30,10 +30,8 @@ def table(name: str) -> Any:
 def sent(changes: Changes) -> list[tuple[str, TP, Any, Any]]:
     out: list[tuple[str, TP, Any, Any]] = []
 
-    async def send(changelog: str, source: TP, records: list[Record]) -> None:
-        assert records, "no call without records"
-        for key, value in records:
-            out.append((changelog, source, orjson.loads(key), None if value is None else orjson.loads(value)))
+    async def send(changelog: str, source: TP, key: bytes, value: bytes | None) -> None:
+        out.append((changelog, source, orjson.loads(key), None if value is None else orjson.loads(value)))
 
     asyncio.run(changes.send(send))
     return out
@@ -58,77 +56,11 @@ def test_each_record_goes_to_the_partition_of_the_event_that_wrote_it() -> None:
     source.tp = P1
     participants["b|x"] = True
     posts["b"] = [0, "b"]
-    posts["c"] = [1, "a"]
     assert sent(changes) == [
         ("posts-changelog", P0, "a", [0, "a"]),
         ("participants-changelog", P1, "b|x", True),
         ("posts-changelog", P1, "b", [0, "b"]),
-        ("posts-changelog", P1, "c", [1, "a"]),
     ]
-
-
-def test_records_are_handed_over_once_per_changelog_and_partition() -> None:
-    source = Source()
-    changes = Changes(source)
-    posts, participants = RunTable(table("posts"), changes), RunTable(table("participants"), changes)
-    for i in range(5):
-        source.tp = (P0, P1)[i % 2]
-        posts[f"p{i}"] = [0, "a"]
-        participants[f"a|{i}"] = True
-    calls: list[tuple[str, TP, int]] = []
-
-    async def send(changelog: str, tp: TP, records: list[Record]) -> None:
-        calls.append((changelog, tp, len(records)))
-
-    assert asyncio.run(changes.send(send)) == 10
-    assert calls == [
-        ("posts-changelog", P0, 3),
-        ("participants-changelog", P0, 3),
-        ("posts-changelog", P1, 2),
-        ("participants-changelog", P1, 2),
-    ]
-
-
-class BatchProducer:
-    """aiokafka's batch interface, with batches of at most ``size`` records."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.sent: list[tuple[str, int, list[tuple[bytes, bytes | None]]]] = []
-
-    def create_batch(self) -> Any:
-        size = self.size
-
-        class Batch:
-            def __init__(self) -> None:
-                self.records: list[tuple[bytes, bytes | None]] = []
-
-            def append(self, *, timestamp: float | None, key: bytes, value: bytes | None) -> Any:
-                if len(self.records) >= size:
-                    return None
-                self.records.append((key, value))
-                return object()
-
-            def record_count(self) -> int:
-                return len(self.records)
-
-        return Batch()
-
-    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> None:
-        self.sent.append((topic, partition, batch.records))
-
-
-def test_records_go_in_as_few_batches_as_fit_in_order() -> None:
-    records: list[Record] = [(f"k{i}".encode(), None if i == 3 else b"v") for i in range(7)]
-    producer = BatchProducer(size=3)
-    assert asyncio.run(send_batches(producer, "posts-changelog", 2, records)) == 3
-    assert [(topic, partition, len(rs)) for topic, partition, rs in producer.sent] == [
-        ("posts-changelog", 2, 3),
-        ("posts-changelog", 2, 3),
-        ("posts-changelog", 2, 1),
-    ]
-    assert [r for _, _, rs in producer.sent for r in rs] == records
-    assert asyncio.run(send_batches(producer, "posts-changelog", 2, [])) == 0
 
 
 def test_a_delete_is_a_tombstone_and_leaves_the_store() -> None:
