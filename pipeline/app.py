@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -23,6 +24,7 @@ from faust.streams import Stream
 from faust.types import TP, StreamT
 
 from pipeline import faust_fixes, flow, metrics
+from pipeline.batching import ContinuousBatcher
 from pipeline.brands import Watchlist
 from pipeline.escalation import Policies, Policy, encode
 from pipeline.escalation.desk import Desk
@@ -165,11 +167,11 @@ def build(
 
     @app.agent(topics["mentions"], name="ingest")
     async def ingest(source: StreamT[bytes]) -> None:
-        # StreamT's stubs lack take_events and noack, which the concrete Stream has.
-        stream = cast(Stream[bytes], source)
-        # Reposts (most of the stream) are not classified: take enough mentions to fill
-        # a classification batch; the model splits the texts into batch_size runs.
-        async for events in stream.take_events(per_step, within=s.batch_window_seconds):
+        # StreamT's stubs lack noack, which the concrete Stream has. Events are acked by
+        # the batcher once the records made from them are delivered.
+        stream = cast(Stream[bytes], source).noack()
+
+        async def step(events: list[Any]) -> Awaitable[Any]:
             began = time.monotonic()
             batch = [
                 Incoming(e.value, e.key, e.message.topic, e.message.partition, e.message.offset, e.message.timestamp)
@@ -180,10 +182,10 @@ def build(
                 metrics.INFERENCE_BATCH_SIZE.observe(size)
                 metrics.INFERENCE_SECONDS.observe(seconds)
             metrics.MODEL_ERRORS.inc(result.model_errors)
-            # Sent outside the Kafka transaction, and awaited before the batch is acked:
-            # faust-streaming ties a transaction to the *destination* partition number,
-            # so a re-keyed send could commit apart from (or long after) its source
-            # offset. At-least-once here is safe: track() drops redelivered posts.
+            # Sent outside the Kafka transaction, and delivered before the events are
+            # acked: faust-streaming ties a transaction to the *destination* partition
+            # number, so a re-keyed send could commit apart from (or long after) its
+            # source offset. At-least-once here is safe: track() drops redelivered posts.
             producer = app.producer
             pending = []
             for msg, letter in result.dead:
@@ -197,9 +199,16 @@ def build(
             # A record per partition of the classified topic (ClassifiedBatch).
             for partition, value in result.forward:
                 pending.append(await producer.send(s.topic_classified, None, value, partition, None, None))
-            await asyncio.gather(*pending)
             metrics.CLASSIFIED.inc(result.classified)
             metrics.INGEST_STEP_SECONDS.observe(time.monotonic() - began)
+            return asyncio.gather(*pending)
+
+        async def ack(events: list[Any]) -> None:
+            for event in events:
+                await stream.ack(event)
+
+        batcher = ContinuousBatcher[Any](step, ack, max_items=per_step, window=s.batch_window_seconds)
+        await batcher.consume(stream.events())
 
     # Held from the moment track() takes an event until it is acked, and by each commit:
     # a commit (under exactly_once, a Kafka transaction per partition) then always holds

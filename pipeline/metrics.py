@@ -50,8 +50,9 @@ INFERENCE_BATCH_SIZE = Histogram(
 )
 INGEST_STEP_SECONDS = Histogram(
     "flashpoint_ingest_step_seconds",
-    "Wall time of one ingest step: decode, match, classify and send the mentions taken "
-    "together. Beside flashpoint_inference_seconds it shows the step's time outside the model.",
+    "Wall time of one ingest step: decode, match and classify the mentions taken together, and "
+    "hand their records to the producer. Beside flashpoint_inference_seconds it shows the step's "
+    "time outside the model.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 MODEL_ERRORS = Counter(

@@ -97,11 +97,13 @@ class Settings:
         default=64,
     )
     model_threads: int = _doc("PyTorch threads for the model; 0: every core but one (the event loop's).", default=0)
-    # Not longer: each ingest step waits this long after the last one however much is
-    # queued, so at 50% of saturation 0.1 s grew the batches (51 posts, 231 ms) and the
-    # p99 latency to 1.9 s; at 0.01 s, 15 posts, 82 ms and 0.87 s (docs/performance.md).
+    # Only an idle model waits (pipeline.batching): mentions that arrive during a step
+    # make the next one at once. Before that, every step waited the window however much
+    # was queued, and 0.1 s grew the p99 at 50% of saturation to 1.9 s (docs/performance.md).
     batch_window_seconds: float = _doc(
-        "Longest wait for a full batch after the last one before classifying what has arrived.", default=0.01
+        "How long an idle model waits for more mentions after the first one before classifying; "
+        "mentions that arrive during a step go into the next one at once.",
+        default=0.01,
     )
     commit_interval_seconds: float = _doc(
         "How often offsets (and exactly-once transactions) commit; within 0.05 s when an escalation waits "
