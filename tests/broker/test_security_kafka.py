@@ -16,7 +16,9 @@ from tests.broker.test_pipeline_kafka import root
 
 pytestmark = pytest.mark.broker
 
-PORT, SASL_PORT = 39192, 39196
+# Below the ephemeral range (32768 and up here): a client's source port once took 39192
+# before this broker bound it ("Address already in use"; CI, 2026-11-27).
+PORT, SASL_PORT = 21600, 21604
 PASSWORD = "s3cr3t-Pa55word-for-the-test"
 
 
