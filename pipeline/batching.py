@@ -55,7 +55,6 @@ class ContinuousBatcher(Generic[T]):
         self._undelivered: deque[asyncio.Task[None]] = deque()
         self._closed = False
         self._failed: asyncio.Task[None] | None = None
-        self.steps = 0
 
     async def consume(self, items: AsyncIterable[T]) -> None:
         """Puts every item of ``items`` and steps them; returns when ``items`` ends and
@@ -126,7 +125,6 @@ class ContinuousBatcher(Generic[T]):
         del self._waiting[: self._max_items]
         self._room.set()
         delivered = await self._step(items)
-        self.steps += 1
         previous = self._undelivered[-1] if self._undelivered else None
         task = asyncio.create_task(self._deliver(items, delivered, previous))
         task.add_done_callback(self._delivery_done)
