@@ -47,13 +47,14 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline import flow
 from pipeline.app import MENTIONS_PER_BATCH
 from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
 from pipeline.flow import Incoming
-from pipeline.kafka_admin import ensure_topics
+from pipeline.kafka_admin import ensure_topics, security
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
 from pipeline.records import ClassifiedBatch, ClassifiedMention
 from pipeline.settings import REPO_DIR, Settings
@@ -152,6 +153,22 @@ def running(
     finally:
         for w in ws:
             w.stop()
+        asyncio.run(drop_topics(s))
+
+
+async def drop_topics(s: Settings) -> None:
+    """Delete a finished phase's topics, changelogs included. Left behind, the broker
+    kept working on them in the next phase: the first latency run after a 60,000-mention
+    repost phase found it using 0.9 of the two cores and fell behind."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers, request_timeout_ms=15000, **security(s))
+    await admin.start()
+    try:
+        prefixes = (s.topic_mentions.split(".", 1)[0] + ".", f"{s.app_id}-")
+        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 @contextlib.contextmanager
@@ -368,8 +385,23 @@ def preclassified(load: Workload, s: Settings) -> Workload:
     )
 
 
-def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, Any]:
-    """Offer ``load`` at ``rate`` mentions/s; each escalation's latency as ops see it."""
+# The latency phase's p99 per window of this many seconds of send time.
+WINDOW_SECONDS = 10
+
+
+def offered(s: Settings, load: Workload, rate: float, log: Path, warmup: Workload | None = None) -> dict[str, Any]:
+    """Offer ``load`` at ``rate`` mentions/s; each escalation's latency as ops see it.
+    ``warmup``: offered first, at the same rate, its escalations reported apart: a
+    worker's first seconds (its first batches, transactions and fetches on new topics)
+    are not its steady state."""
+    warm_n = len(warmup) if warmup else 0
+    if warmup:
+        load = Workload(
+            messages=warmup.messages + load.messages,
+            bad=warmup.bad + load.bad,
+            texts=warmup.texts + load.texts,
+            events=warmup.events + load.events,
+        )
     with running(s, log) as (w,):
         cpu0 = w.cpu_seconds()
         sender = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=rate)
@@ -389,7 +421,11 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         for i, (rid, at) in enumerate(load.events)
         if rid
     }
-    latencies, unmatched = [], 0
+    warming = {(f"twitter:{rid}", datetime.fromisoformat(at).timestamp()) for rid, at in load.events[:warm_n] if rid}
+    latencies, unmatched, warm = [], 0, []
+    # Whether the tail is a warm-up, a spell or spread out: latencies by send time.
+    by_window: dict[int, list[float]] = {}
+    first = sender.sent_at[0] if sender.sent_at else 0.0
     # Where the time goes: send -> the trigger readable on the classified topic (the
     # ingest step: decode, match, classify) -> the cascade stage's decision (its signal's time) ->
     # the decision readable on the desk topic (the stage's commit) -> the desk's
@@ -406,6 +442,10 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         data = orjson.loads(value)["data"]
         key = (data.get("cascade"), datetime.fromisoformat(data["last_event_at"]).timestamp())
         if key in sent:
+            by_window.setdefault(int((sent[key] - first) // WINDOW_SECONDS), []).append(received - sent[key])
+            if key in warming:
+                warm.append(received - sent[key])
+                continue
             latencies.append(received - sent[key])
             # A cascade of its root alone was escalated on the root's verdict; any other
             # on a response's arrival (a repost is not classified, the rest are).
@@ -424,19 +464,26 @@ def offered(s: Settings, load: Workload, rate: float, log: Path) -> dict[str, An
         else:
             unmatched += 1
     latencies.sort()
+    warm.sort()
     for xs in [*stages.values(), *by_trigger.values()]:
         xs.sort()
     achieved = len(load) / (sender.finished_at - began) if sender.finished_at else float("nan")
     return {
         "offered_per_s": round(rate, 1),
         "achieved_per_s": round(achieved, 1),
-        "mentions": len(load),
+        "mentions": len(load) - warm_n,
+        "warmup_mentions": warm_n,
         "escalations": len(arrivals),
         "unmatched": unmatched,
+        "measured_escalations": len(latencies),
+        "warmup_p50_p99_s": [_q(warm, 0.50), _q(warm, 0.99)],
         "p50_s": _q(latencies, 0.50),
         "p95_s": _q(latencies, 0.95),
         "p99_s": _q(latencies, 0.99),
         "max_s": round(latencies[-1], 3) if latencies else None,
+        f"p99_by_{WINDOW_SECONDS}s_s": [
+            _q(sorted(by_window.get(i, [])), 0.99) for i in range(max(by_window, default=-1) + 1)
+        ],
         "stages_p50_p99_s": {name: [_q(xs, 0.50), _q(xs, 0.99)] for name, xs in stages.items()},
         "by_trigger_n_p50_p99_s": {name: [len(xs), _q(xs, 0.50), _q(xs, 0.99)] for name, xs in by_trigger.items()},
         "cpu_cores": round(cpu / elapsed, 2),
@@ -565,6 +612,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loads", default="0.5,0.9", help="offered load, as fractions of the saturation rate")
     p.add_argument("--latency-seconds", type=float, default=60.0)
     p.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=15.0,
+        help="offered load before each latency measurement, reported apart (the worker's first seconds)",
+    )
+    p.add_argument(
         "--saturation-rate",
         type=float,
         help="mentions/s to take as saturation (from an earlier run) instead of measuring it: for latency runs alone",
@@ -629,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
             for i, frac in enumerate(float(x) for x in args.loads.split(",")):
                 rate = frac * saturation_rate
                 load = workload(int(rate * args.latency_seconds), originals=args.originals, seed=200 + i)
-                row = offered(fresh(base), load, rate, logs / f"latency{i}") | {"fraction": frac}
+                warm = workload(int(rate * args.warmup_seconds), originals=args.originals, seed=300 + i)
+                row = offered(fresh(base), load, rate, logs / f"latency{i}", warm) | {"fraction": frac}
                 result["latency"].append(row)
                 print(f"latency at {frac:.0%}: {row}", flush=True)
         if "naive" not in skip:
