@@ -54,7 +54,7 @@ from pipeline.app import MENTIONS_PER_BATCH
 from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
 from pipeline.flow import Incoming
-from pipeline.kafka_admin import ensure_topics, security
+from pipeline.kafka_admin import ensure_topics, security, topic_names
 from pipeline.loadgen import WATCHLIST, Replayer, Workload, workload
 from pipeline.records import ClassifiedBatch, ClassifiedMention
 from pipeline.settings import REPO_DIR, Settings
@@ -163,8 +163,10 @@ async def drop_topics(s: Settings) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers, request_timeout_ms=15000, **security(s))
     await admin.start()
     try:
-        prefixes = (s.topic_mentions.split(".", 1)[0] + ".", f"{s.app_id}-")
-        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        # Its own topics by name, and what Faust made for its app (changelogs, the
+        # assignor's): never a prefix that could match another phase's or real topics.
+        named = set(topic_names(s))
+        mine = [t for t in await admin.list_topics() if t in named or t.startswith(f"{s.app_id}-")]
         if mine:
             await admin.delete_topics(mine)
     finally:
