@@ -1,0 +1,86 @@
+"""pipeline.faust_fixes, fix 2: records fetched before their partition's latest seek
+are not delivered. The fault suite (tests/broker/test_faults_kafka.py) runs it against
+a real broker; these pin the bookkeeping and the patched Faust methods."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+from aiokafka.consumer.fetcher import Fetcher
+from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.types import TP
+
+from pipeline import faust_fixes
+
+MENTIONS_0 = TP("mentions", 0)
+MENTIONS_1 = TP("mentions", 1)
+
+
+def test_a_stamp_is_stale_only_for_the_partitions_its_fetcher_sought_since() -> None:
+    ledger = faust_fixes.SeekLedger()
+    fetcher, other = object(), object()
+    stamp = ledger.stamp(fetcher, [MENTIONS_0, MENTIONS_1])
+    assert not ledger.stale(stamp, MENTIONS_0)
+    ledger.sought(other, MENTIONS_0)  # another consumer's seek is not this one's
+    assert not ledger.stale(stamp, MENTIONS_0)
+    ledger.sought(fetcher, MENTIONS_0)
+    assert ledger.stale(stamp, MENTIONS_0)
+    assert not ledger.stale(stamp, MENTIONS_1)
+    assert not ledger.stale(ledger.stamp(fetcher, [MENTIONS_0]), MENTIONS_0)
+    # Unstamped results (empty fetches, or a path that does not stamp) pass.
+    assert not ledger.stale(None, MENTIONS_0)
+
+
+async def test_getmany_drops_what_was_fetched_before_a_seek_that_lands_mid_batch() -> None:
+    ledger = faust_fixes.SeekLedger()
+    fetcher = object()
+
+    async def getmany(consumer: Any, timeout: float) -> AsyncIterator[tuple[TP, str]]:
+        # As Faust's: _wait_next_records (which leaves the stamp) before the first record.
+        consumer._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0, MENTIONS_1])
+        yield MENTIONS_0, "m0@100"
+        ledger.sought(fetcher, MENTIONS_0)  # recovery seeks while the batch is being delivered
+        yield MENTIONS_0, "m0@101"
+        yield MENTIONS_1, "m1@200"
+
+    consumer = SimpleNamespace()
+    got = [m async for _, m in faust_fixes.fresh_only(getmany, ledger)(consumer, 1.0)]
+    assert got == ["m0@100", "m1@200"]
+    assert ledger.dropped == 1
+    # The next fetch, made after the seek, is delivered whole.
+    again = [m async for _, m in faust_fixes.fresh_only(getmany, ledger)(consumer, 1.0)]
+    assert again == ["m0@100", "m1@200"]
+
+
+async def test_the_worker_consumer_stamps_fetches_and_counts_seeks() -> None:
+    faust_fixes.apply()
+    assert Consumer.getmany.__module__ == "pipeline.faust_fixes"
+
+    class FakeFetcher:
+        """What aiokafka's Fetcher.seek_to and Faust's _fetch_records touch."""
+
+        _closed = False
+        _wait_consume_future = None
+
+        def __init__(self) -> None:
+            self._records: dict[TP, Any] = {MENTIONS_0: "buffered"}
+
+        _subscriptions = SimpleNamespace(fetch_context=contextlib.nullcontext, seek=lambda tp, offset: None)
+
+        def _notify(self, future: Any) -> None:
+            pass
+
+        async def fetched_records(self, partitions: Any, timeout: Any, max_records: Any) -> dict[TP, list[str]]:
+            return {tp: ["record"] for tp in partitions}
+
+    fetcher = FakeFetcher()
+    thread = SimpleNamespace(consumer=SimpleNamespace(flow_active=True))
+    consumer = SimpleNamespace(_closed=False, _fetcher=fetcher)
+    records = await AIOKafkaConsumerThread._fetch_records(thread, consumer, {MENTIONS_0}, 0.1, 10)  # type: ignore[arg-type]
+    assert records == {MENTIONS_0: ["record"]}
+    assert not faust_fixes.LEDGER.stale(records.stamp, MENTIONS_0)
+    Fetcher.seek_to(fetcher, MENTIONS_0, 7)  # type: ignore[arg-type]
+    assert faust_fixes.LEDGER.stale(records.stamp, MENTIONS_0)
+    assert fetcher._records == {}, "aiokafka's own seek still ran"
