@@ -1,4 +1,4 @@
-"""Two fixes to faust-streaming 0.15.3, applied when the worker builds its app.
+"""Three fixes to faust-streaming 0.15.3, applied when the worker builds its app.
 
 1. Table recovery skipped changelogs under exactly_once. To find where each changelog
 ends, faust asks its consumer for ``last_stable_offset(tp)``. aiokafka only knows that
@@ -30,6 +30,19 @@ partitions after 2 of 2 restarts' recoveries. The fix counts each partition's se
 in aiokafka's fetcher, as they happen, stamps every fetch with the counts it saw when
 it came back, and drops a fetched record whose partition was sought since: aiokafka
 fetches it again from the sought offset.
+
+3. Table recovery skipped changelog records it had not yet been handed. A changelog
+whose last offsets are transaction markers never delivers a record at its highwater,
+so Faust's recovery, after two 5 s waits with nothing in its queue, marks a partition
+done once the consumer's position has reached the highwater, and from then on ignores
+that partition's records below it. The count of waits starts before recovery does (a
+restarted worker idles about 10 s while the group waits for its dead member), so the
+first empty wait of a recovery could mark partitions done 1.6 to 1.9 s in, when
+aiokafka had returned their records (its position had moved) but Faust's fetch loop
+had not handed them to recovery yet. The fault suite, eight kills at seed 101 with
+Faust's own fetches, saw that at 4 of 8 restarts, and a lifecycle update so skipped
+let one escalation be published twice. The consumer's position as recovery sees it
+is now held back to the first record the fetch loop has not handed on.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +131,43 @@ class Fetched(dict[Any, Any]):
     stamp: Stamp
 
 
+class Handover:
+    """Per partition, the first record aiokafka has returned that Faust's fetch loop has
+    not handed on yet (to an agent, or to table recovery's queue)."""
+
+    def __init__(self) -> None:
+        self._first: dict[Any, int] = {}
+        self._last: dict[Any, int] = {}
+
+    def batch(self, records: Mapping[Any, Any]) -> None:
+        """A new fetch result: the fetch loop asks for one only when done with the last."""
+        self._first = {tp: rs[0].offset for tp, rs in records.items() if rs}
+        self._last = {tp: rs[-1].offset for tp, rs in records.items() if rs}
+
+    def handed(self, tp: Any, offset: int) -> None:
+        if tp not in self._first:
+            return
+        if offset >= self._last[tp]:
+            del self._first[tp]
+        else:
+            self._first[tp] = max(self._first[tp], offset + 1)
+
+    def position(self, tp: Any, fetched: int | None) -> int | None:
+        """aiokafka's position, held back to the first record not handed on yet."""
+        first = self._first.get(tp)
+        return fetched if first is None or fetched is None else min(fetched, first)
+
+
+HANDOVER = Handover()
+
 Getmany = Callable[[Any, float], AsyncIterator[tuple[Any, Any]]]
 
 
-def fresh_only(getmany: Getmany, ledger: SeekLedger) -> Getmany:
+def fresh_only(getmany: Getmany, ledger: SeekLedger, handover: Handover) -> Getmany:
     """Faust's ``Consumer.getmany``, without the records fetched before their
     partition's latest seek (the stamp is left on the consumer by
-    ``_wait_next_records``, which ``getmany`` calls before its first record)."""
+    ``_wait_next_records``, which ``getmany`` calls before its first record), noting in
+    ``handover`` each record the fetch loop is done with."""
 
     async def _getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         async for tp, message in getmany(self, timeout):
@@ -132,13 +176,15 @@ def fresh_only(getmany: Getmany, ledger: SeekLedger) -> Getmany:
             if ledger.stale(getattr(self, "_flashpoint_stamp", None), tp):
                 ledger.dropped += 1
                 log.debug("record fetched before a seek dropped", extra={"topic": tp.topic, "partition": tp.partition})
-                continue
-            yield tp, message
+            else:
+                # The loop asks for the next record only once it has handed this one on.
+                yield tp, message
+            handover.handed(tp, message.offset)
 
     return _getmany
 
 
-def _stamp_fetches(ledger: SeekLedger) -> None:
+def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
     seek_to = Fetcher.seek_to
 
     def _seek_to(self: Any, tp: Any, offset: int) -> None:
@@ -167,12 +213,23 @@ def _stamp_fetches(ledger: SeekLedger) -> None:
     async def _wait_next_records(self: Any, timeout: float) -> Any:
         records, active = await wait_next_records(self, timeout)
         self._flashpoint_stamp = getattr(records, "stamp", None)
+        handover.batch(records or {})
         return records, active
+
+    position = AIOKafkaConsumer.position
+
+    async def _position(self: Any, tp: Any) -> int | None:
+        return handover.position(tp, await position(self, tp))
 
     Fetcher.seek_to = _seek_to
     AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
-    Consumer.getmany = fresh_only(Consumer.getmany, ledger)  # type: ignore[method-assign,assignment]
+    Consumer.getmany = fresh_only(Consumer.getmany, ledger, handover)  # type: ignore[method-assign,assignment]
+    # Only table recovery asks Faust's consumer for a position: to end a changelog whose
+    # last offsets are transaction markers once the position passes them. aiokafka's
+    # position passes them as soon as a fetch returns, while the fetch loop may still be
+    # handing that fetch's records to recovery, which then skipped them (fix 3).
+    AIOKafkaConsumer.position = _position  # type: ignore[method-assign]
 
 
 def apply() -> None:
@@ -198,5 +255,5 @@ def apply() -> None:
         return offsets
 
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
-    _stamp_fetches(LEDGER)
+    _stamp_fetches(LEDGER, HANDOVER)
     _applied = True

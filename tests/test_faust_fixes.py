@@ -1,6 +1,7 @@
-"""pipeline.faust_fixes, fix 2: records fetched before their partition's latest seek
-are not delivered. The fault suite (tests/broker/test_faults_kafka.py) runs it against
-a real broker; these pin the bookkeeping and the patched Faust methods."""
+"""pipeline.faust_fixes, fixes 2 and 3: records fetched before their partition's latest
+seek are not delivered, and table recovery sees a position only up to the records the
+fetch loop has handed on. The fault suite (tests/broker/test_faults_kafka.py) runs
+them against a real broker; these pin the bookkeeping and the patched Faust methods."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -10,12 +11,18 @@ from typing import Any
 from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.types import TP
 
 from pipeline import faust_fixes
 
 MENTIONS_0 = TP("mentions", 0)
 MENTIONS_1 = TP("mentions", 1)
+
+
+class Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
 
 
 def test_a_stamp_is_stale_only_for_the_partitions_its_fetcher_sought_since() -> None:
@@ -37,26 +44,27 @@ async def test_getmany_drops_what_was_fetched_before_a_seek_that_lands_mid_batch
     ledger = faust_fixes.SeekLedger()
     fetcher = object()
 
-    async def getmany(consumer: Any, timeout: float) -> AsyncIterator[tuple[TP, str]]:
+    async def getmany(consumer: Any, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
         # As Faust's: _wait_next_records (which leaves the stamp) before the first record.
         consumer._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0, MENTIONS_1])
-        yield MENTIONS_0, "m0@100"
+        yield MENTIONS_0, Record(100)
         ledger.sought(fetcher, MENTIONS_0)  # recovery seeks while the batch is being delivered
-        yield MENTIONS_0, "m0@101"
-        yield MENTIONS_1, "m1@200"
+        yield MENTIONS_0, Record(101)
+        yield MENTIONS_1, Record(200)
 
     consumer = SimpleNamespace()
-    got = [m async for _, m in faust_fixes.fresh_only(getmany, ledger)(consumer, 1.0)]
-    assert got == ["m0@100", "m1@200"]
+    got = [m.offset async for _, m in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0)]
+    assert got == [100, 200]
     assert ledger.dropped == 1
     # The next fetch, made after the seek, is delivered whole.
-    again = [m async for _, m in faust_fixes.fresh_only(getmany, ledger)(consumer, 1.0)]
-    assert again == ["m0@100", "m1@200"]
+    again = [m.offset async for _, m in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0)]
+    assert again == [100, 200]
 
 
 async def test_the_worker_consumer_stamps_fetches_and_counts_seeks() -> None:
     faust_fixes.apply()
     assert Consumer.getmany.__module__ == "pipeline.faust_fixes"
+    assert AIOKafkaDriverConsumer.position.__module__ == "pipeline.faust_fixes"
 
     class FakeFetcher:
         """What aiokafka's Fetcher.seek_to and Faust's _fetch_records touch."""
@@ -84,3 +92,34 @@ async def test_the_worker_consumer_stamps_fetches_and_counts_seeks() -> None:
     Fetcher.seek_to(fetcher, MENTIONS_0, 7)  # type: ignore[arg-type]
     assert faust_fixes.LEDGER.stale(records.stamp, MENTIONS_0)
     assert fetcher._records == {}, "aiokafka's own seek still ran"
+
+
+def test_the_position_recovery_sees_waits_for_the_records_in_hand() -> None:
+    handover = faust_fixes.Handover()
+    handover.batch({MENTIONS_0: [Record(10), Record(11), Record(12)], MENTIONS_1: []})
+    # aiokafka has returned the batch: its position is past it.
+    assert handover.position(MENTIONS_0, 13) == 10
+    assert handover.position(MENTIONS_1, 5) == 5
+    handover.handed(MENTIONS_0, 10)
+    assert handover.position(MENTIONS_0, 13) == 11
+    handover.handed(MENTIONS_0, 12)
+    assert handover.position(MENTIONS_0, 13) == 13
+    assert handover.position(MENTIONS_0, None) is None
+
+
+async def test_getmany_notes_each_record_once_the_loop_is_done_with_it() -> None:
+    ledger, handover, fetcher = faust_fixes.SeekLedger(), faust_fixes.Handover(), object()
+    batch = {MENTIONS_0: [Record(10), Record(11)]}
+
+    async def getmany(consumer: Any, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
+        consumer._flashpoint_stamp = ledger.stamp(fetcher, batch)
+        handover.batch(batch)
+        for record in batch[MENTIONS_0]:
+            yield MENTIONS_0, record
+
+    seen = []
+    async for tp, record in faust_fixes.fresh_only(getmany, ledger, handover)(SimpleNamespace(), 1.0):
+        # While the loop holds a record, recovery must not count it as read.
+        seen.append((record.offset, handover.position(tp, 12)))
+    assert seen == [(10, 10), (11, 11)]
+    assert handover.position(MENTIONS_0, 12) == 12
