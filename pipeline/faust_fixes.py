@@ -26,7 +26,8 @@ and drops the re-fetched records from the committed offset up to that batch as
 already read. Whatever of those offsets this process had not delivered and processed
 before the seek was skipped, and its offsets committed. The fault suite, with eight
 SIGKILLs at other moments than its default, saw such a jump on the mentions
-partitions after 2 of 2 restarts' recoveries. The fix counts each partition's seeks
+partitions at one restart in each of three runs (two with the fetch bound, one with
+Faust's own fetches). The fix counts each partition's seeks
 in aiokafka's fetcher, as they happen, stamps every fetch with the counts it saw when
 it came back, and drops a fetched record whose partition was sought since: aiokafka
 fetches it again from the sought offset.
