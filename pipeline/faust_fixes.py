@@ -61,6 +61,8 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
+from pipeline.metrics import STALE_RECORDS
+
 log = logging.getLogger(__name__)
 
 _applied = False
@@ -176,6 +178,7 @@ def fresh_only(getmany: Getmany, ledger: SeekLedger, handover: Handover) -> Getm
             # awaited record at a time, and the seek can land in between.
             if ledger.stale(getattr(self, "_flashpoint_stamp", None), tp):
                 ledger.dropped += 1
+                STALE_RECORDS.inc()
                 log.debug("record fetched before a seek dropped", extra={"topic": tp.topic, "partition": tp.partition})
             else:
                 # The loop asks for the next record only once it has handed this one on.

@@ -15,6 +15,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
 from faust.types import TP
 
 from pipeline import faust_fixes
+from pipeline.metrics import STALE_RECORDS
 
 MENTIONS_0 = TP("mentions", 0)
 MENTIONS_1 = TP("mentions", 1)
@@ -53,9 +54,11 @@ async def test_getmany_drops_what_was_fetched_before_a_seek_that_lands_mid_batch
         yield MENTIONS_1, Record(200)
 
     consumer = SimpleNamespace()
+    exported = STALE_RECORDS._value.get()
     got = [m.offset async for _, m in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0)]
     assert got == [100, 200]
     assert ledger.dropped == 1
+    assert STALE_RECORDS._value.get() == exported + 1  # SREs see it: flashpoint_stale_records_dropped_total
     # The next fetch, made after the seek, is delivered whole.
     again = [m.offset async for _, m in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0)]
     assert again == [100, 200]
