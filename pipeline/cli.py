@@ -412,12 +412,16 @@ def cmd_model_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.classification import ComplaintModel
     from pipeline.classification.bench import run, table
+    from pipeline.classification.precision import int8_measured_ok, resolve_precision
 
     s = Settings.from_env()
     # fp32 loaded; the benchmark derives its bf16 and int8 copies to time them side by side.
     model = ComplaintModel.load(s.model_dir, s.device, "fp32")
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     result = run(model, sizes, seconds=args.seconds)
+    # What the worker's FLASHPOINT_PRECISION=auto would choose on this machine.
+    int8_ok = (s.model_dir / "smoothing.safetensors").exists() and int8_measured_ok(model.config)
+    result["machine"]["auto_precision"] = resolve_precision("auto", model.encoder.device, int8_ok)
     print(json.dumps(result, indent=2) if args.json else table(result))
     print(f"machine: {result['machine']}", file=sys.stderr)
     return 0

@@ -87,8 +87,8 @@ class Settings:
     )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
     precision: str = _doc(
-        "Encoder arithmetic: fp32, bf16, int8 (CPU only, fastest) or auto: on a CPU int8 when the "
-        "model card measured it within half a point of fp32 macro-F1, else bf16 where native, else fp32.",
+        "Encoder arithmetic: fp32, bf16, int8 (CPU only) or auto: on a CPU the fastest, timed at start-up, "
+        "of fp32, bf16 where native, and int8 if the model card measured it within half a point of fp32 macro-F1.",
         default="auto",
     )
     batch_size: int = _doc(

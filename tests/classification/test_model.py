@@ -77,13 +77,31 @@ def test_faster_precisions_agree_with_fp32(model: ComplaintModel, precision: str
 def test_auto_precision_follows_the_hardware() -> None:
     from pipeline.classification.precision import bf16_native, resolve_precision
 
-    assert resolve_precision("auto", torch.device("cpu")) == ("bf16" if bf16_native() else "fp32")
-    assert resolve_precision("auto", torch.device("cpu"), int8_ok=True) == "int8"
-    assert resolve_precision("auto", torch.device("cuda"), int8_ok=True) == "fp32"
+    cpu = torch.device("cpu")
+    int8_fast = {"int8": 0.001, "bf16": 0.002, "fp32": 0.003}.__getitem__
+    int8_slow = {"int8": 0.150, "bf16": 0.002, "fp32": 0.003}.__getitem__
+    assert resolve_precision("auto", cpu, speed=int8_fast) == ("bf16" if bf16_native() else "fp32")
+    assert resolve_precision("auto", cpu, int8_ok=True, speed=int8_fast) == "int8"
+    # An AVX2-only CPU has no int8 dot products: int8 measured slower is not chosen.
+    assert resolve_precision("auto", cpu, int8_ok=True, speed=int8_slow) == ("bf16" if bf16_native() else "fp32")
+    assert resolve_precision("auto", torch.device("cuda"), int8_ok=True, speed=int8_fast) == "fp32"
     with pytest.raises(ValueError, match="CPU only"):
         resolve_precision("int8", torch.device("cuda"))
     with pytest.raises(ValueError, match="precision must be"):
-        resolve_precision("fp8", torch.device("cpu"))
+        resolve_precision("fp8", cpu)
+
+
+def test_auto_precision_measures_this_cpu() -> None:
+    from pipeline.classification.precision import kernel_seconds, resolve_precision
+
+    state = torch.random.get_rng_state()
+    timed = {p: kernel_seconds(p) for p in ("fp32", "int8")}
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(0 < t < 1 for t in timed.values())
+    faster = min(("int8", "fp32"), key=timed.__getitem__)
+    # Without bf16 in the running, auto picks whichever of the two this CPU ran faster.
+    chosen = resolve_precision("auto", torch.device("cpu"), int8_ok=True)
+    assert chosen == faster or chosen == "bf16"
 
 
 def test_int8_is_automatic_only_when_measured_within_half_a_point() -> None:
