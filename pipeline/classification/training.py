@@ -303,9 +303,10 @@ def model_card(config: dict[str, Any]) -> str:
 - Complaint probability calibrated by temperature T={config["temperature"]} (fitted on
   the out-of-fold logits).
 - Inference precision (`FLASHPOINT_PRECISION=auto`): fp32 on a GPU. On a CPU the
-  fastest, timed on one MiniLM-sized layer at start-up, of fp32, bf16 where the CPU has
-  it natively, and int8 (smoothed, weights per channel, inputs per token,
-  `smoothing.safetensors`) when the int8 row below is within half a point of fp32.
+  fastest, timed on one MiniLM-sized layer at start-up (fp32 unless another is 1.25
+  times as fast), of fp32, bf16 where the CPU has it natively, and int8 (smoothed,
+  weights per channel, inputs per token, `smoothing.safetensors`) when the int8 row
+  below is within half a point of fp32.
   int8 is fast only on CPUs with int8 dot products (AVX512-VNNI, AMX): on an AVX2-only
   AMD EPYC it ran 52 times slower than fp32, and auto takes fp32 there. Per token, a
   post's verdict does not depend on the rest of its batch.
