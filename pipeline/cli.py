@@ -412,7 +412,7 @@ def cmd_model_predict(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.classification import ComplaintModel
     from pipeline.classification.bench import run, table
-    from pipeline.classification.precision import int8_measured_ok, resolve_precision
+    from pipeline.classification.precision import resolve_precision
 
     s = Settings.from_env()
     # fp32 loaded; the benchmark derives its bf16 and int8 copies to time them side by side.
@@ -420,8 +420,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     sizes = [int(b) for b in args.batch_sizes.split(",")]
     result = run(model, sizes, seconds=args.seconds)
     # What the worker's FLASHPOINT_PRECISION=auto would choose on this machine.
-    int8_ok = (s.model_dir / "smoothing.safetensors").exists() and int8_measured_ok(model.config)
-    result["machine"]["auto_precision"] = resolve_precision("auto", model.encoder.device, int8_ok)
+    result["machine"]["auto_precision"] = resolve_precision("auto", model.encoder.device, model.encoder.int8_ok)
     print(json.dumps(result, indent=2) if args.json else table(result))
     print(f"machine: {result['machine']}", file=sys.stderr)
     return 0

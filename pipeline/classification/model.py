@@ -69,6 +69,8 @@ class Encoder:
         path = path or encoder_path()
         self.device = device
         self.max_length = max_length
+        # Kept: whether auto may choose int8 for this model (flashpoint bench reports its choice).
+        self.int8_ok = int8_ok
         self.precision = resolve_precision(precision, device, int8_ok)
         self.ranges = ranges
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
