@@ -4,7 +4,7 @@ A watchlist is a TOML file::
 
     [[brand]]
     name = "Acme"                      # the name escalations carry
-    handles = ["AcmeCustServ", "Acme"]  # accounts; @handle or a reply to it = addressed
+    handles = ["AcmeCustServ", "Acme"]  # the brand's own accounts; @handle or a reply to it = addressed
     hashtags = ["Acme"]                 # #Acme = about
     keywords = ["acme widget"]          # whole words, any case = about
 
@@ -16,6 +16,9 @@ A watchlist is a TOML file::
 
 Matching is a set lookup per @handle and #hashtag in the text plus one compiled regular
 expression for all keywords, so its cost does not grow with the number of brands.
+
+The handles are the brand's own accounts: what they post (a support agent answering)
+is the brand talking, not a customer (:meth:`Watchlist.account_of`).
 """
 
 from __future__ import annotations
@@ -109,6 +112,12 @@ class Watchlist:
                 raise WatchlistError(f"{source}: brand {e['name']!r}: policy must be a table ([brand.policy])")
             brands.append(Brand(e["name"], **lists, policy=policy))
         return cls(brands)
+
+    def account_of(self, mention: Mention) -> str | None:
+        """The watched brand whose own account wrote ``mention`` (its author's handle is
+        one of the brand's handles), or None for a customer."""
+        owners = self._handles.get(mention.author.handle.lstrip("@").lower())
+        return owners[0] if owners else None
 
     def policy_tables(self) -> dict[str, Mapping[str, Any]]:
         """Brand name -> its [brand.policy] table, for brands that have one."""

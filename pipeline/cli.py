@@ -456,6 +456,44 @@ def cmd_reach_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline import replay
+    from pipeline.brands import Watchlist
+
+    overrides: dict[str, Any] = {"bootstrap_servers": args.bootstrap_servers}
+    if args.watchlist is not None:
+        overrides["watchlist"] = args.watchlist
+    s = Settings.from_env(**overrides)
+    if not args.file.is_file():
+        raise FileNotFoundError(f"no such file: {args.file}")
+    lines = replay.read_lines(args.file)
+    watchlist = Watchlist.load(s.watchlist)
+    if args.offline:
+        from pipeline.classification import ComplaintModel
+
+        model = ComplaintModel.load(s.model_dir, s.device, s.precision)
+        events = replay.offline(lines, watchlist, model, s)
+    else:
+        from pipeline.replay_worker import on_broker
+
+        events = on_broker(lines, s, quiet_seconds=args.quiet_seconds, timeout=args.timeout)
+    result = replay.report(lines, events, watchlist, seed=args.seed)
+    result["mode"] = "offline" if args.offline else "broker"
+    text = orjson_dumps(result)
+    if args.out:
+        args.out.write_bytes(text)
+    print(replay.summary(result))
+    if args.out:
+        print(f"report written to {args.out}")
+    return 0
+
+
+def orjson_dumps(value: Any) -> bytes:
+    import orjson
+
+    return bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2))
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     rows = Settings.describe()
     if args.markdown:
@@ -620,6 +658,22 @@ def parser() -> argparse.ArgumentParser:
     rfit.add_argument("--events", type=Path, required=True)
     rfit.add_argument("--out", type=Path, help="default: FLASHPOINT_REACH_MODEL")
     rfit.set_defaults(func=cmd_reach_fit)
+
+    rp = with_servers(
+        sub.add_parser("replay", help="run a file of mentions through a worker and report on its escalations")
+    )
+    rp.add_argument("file", type=Path, help="mentions, one JSON object per line (schema mention.v1)")
+    rp.add_argument("--watchlist", type=Path, help="overrides FLASHPOINT_WATCHLIST")
+    rp.add_argument("--out", type=Path, help="write the full report (with the samples to read) as JSON here")
+    rp.add_argument(
+        "--offline", action="store_true", help="the worker's flow functions in this process, without a broker"
+    )
+    rp.add_argument(
+        "--quiet-seconds", type=float, default=10.0, help="broker mode: stop once nothing new for this long"
+    )
+    rp.add_argument("--timeout", type=float, default=600.0, help="broker mode: give up after this many seconds")
+    rp.add_argument("--seed", type=int, default=0, help="which escalations the samples pick")
+    rp.set_defaults(func=cmd_replay)
 
     cfg = sub.add_parser("config", help="list settings")
     cfg.add_argument("--markdown", action="store_true")

@@ -27,7 +27,6 @@ from pipeline.escalation import Policies, Policy
 from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
 from pipeline.reach import CascadeState, CascadeTracker, Forecaster, forecast_due, outlook
-from pipeline.reach.cascade import RESPONSE_COMPLAINT_PROBABILITY
 from pipeline.records import BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter, Mention
 
 log = logging.getLogger(__name__)
@@ -93,7 +92,7 @@ class Encoded:
 
 def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, now: datetime) -> IngestResult:
     result = IngestResult()
-    keep: list[tuple[Incoming, Mention, tuple[Any, ...]]] = []
+    keep: list[tuple[Incoming, Mention, tuple[Any, ...], str | None]] = []
     for msg in batch:
         try:
             mention = parse(msg.value)
@@ -110,18 +109,21 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
             result.dead.append((msg, msg.dead_letter(reason, "decoder_error", now)))
             continue
         brands = watchlist.match(mention)
-        # A response naming no brand may still belong to a watched cascade: its root decides.
-        if not brands and mention.is_root:
+        own = watchlist.account_of(mention)
+        # A response naming no brand may still belong to a watched conversation; a brand's
+        # own post may start one that customers answer.
+        if not brands and mention.is_root and own is None:
             result.unmatched += 1
             continue
-        keep.append((msg, mention, brands))
+        keep.append((msg, mention, brands, own))
 
-    # Reposts are never classified: they take their root's verdict.
-    to_classify = [i for i, (_, m, _) in enumerate(keep) if m.kind != "repost"]
+    # Reposts take their root's verdict, and a brand's own posts are the brand talking,
+    # not a customer complaining: neither is classified.
+    to_classify = [i for i, (_, m, _, own) in enumerate(keep) if m.kind != "repost" and own is None]
     by_index = _classify(model, [keep[i][1] for i in to_classify], to_classify, result)
-    for i, (msg, mention, brands) in enumerate(keep):
+    for i, (msg, mention, brands, own) in enumerate(keep):
         v = by_index.get(i)
-        if v is None and mention.kind != "repost":
+        if v is None and mention.kind != "repost" and own is None:
             reason = "model: the complaint model failed on this text alone (see the worker log)"
             result.dead.append((msg, msg.dead_letter(reason, "model_error", now)))
             continue
@@ -133,6 +135,7 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
                 complaint_severity=v.severity if v else None,
                 model_version=model.version if v else None,
                 arrived_at=msg.timestamp,
+                brand_account=own,
             )
         )
     return result
@@ -198,7 +201,7 @@ def track(
     moves = escalation.transitions(state, decisions)
     if moves:
         tracker.save(state)
-    author = state.root.author_id if state.root else None
+    author = state.customer_id
     for d, action in moves:
         draft = escalation.event(state, d, action, now=now, source=source, outlook=ahead)
         signals.append(
@@ -210,20 +213,18 @@ def track(
 
 
 def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Policies | Policy) -> list[BrandSignal]:
-    """A complaint post for each brand it is about: a root the model calls a complaint
-    (by the brand's own floor), or a reply or quote that complains too (about the
-    brands it names and its cascade's)."""
+    """A complaint post for each brand it is about, by each brand's own floor: a
+    customer's post (root, reply or quote) that the model calls a complaint, about the
+    brands it names and its conversation's. A brand's own posts are never classified,
+    so never complaints. ``own``: the author is the conversation's customer (only
+    their own conversations make a customer's history)."""
     m, p = cm.mention, cm.complaint_probability
-    if p is None:
+    if p is None or cm.brand_account is not None:
         return []
-    if m.is_root:
-        brands = [b for b in cm.brands if p >= policy.of(b.brand).min_complaint_probability]
-    elif p >= RESPONSE_COMPLAINT_PROBABILITY:
-        named = {b.brand: b for b in state.brands}
-        named.update({b.brand: b for b in cm.brands})
-        brands = list(named.values())
-    else:
-        brands = []
+    named = {b.brand: b for b in state.brands}
+    named.update({b.brand: b for b in cm.brands})
+    brands = [b for b in named.values() if p >= policy.of(b.brand).min_complaint_probability]
+    own = m.author.id == state.customer_id
     return [
         BrandSignal(
             "complaint",
@@ -241,6 +242,7 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
                 "addressed": b.addressed,
                 "probability": round(p, 4),
                 "root": m.is_root,
+                "own": own,
             },
             arrived_at=cm.arrived_at,
         )

@@ -183,6 +183,10 @@ class ClassifiedMention:
     # When the mention reached Kafka (its input-topic timestamp, Unix seconds): the
     # start of the end-to-end latency an escalation reports.
     arrived_at: float | None = None
+    # The watched brand whose own account posted this (a support agent answering):
+    # recorded in its conversation, never classified, never counted as reach or as a
+    # customer. None for everyone else.
+    brand_account: str | None = None
 
     @property
     def cascade_key(self) -> str:
@@ -198,6 +202,7 @@ class ClassifiedMention:
             "model_version": self.model_version,
             "extra": self.extra,
             "arrived_at": self.arrived_at,
+            "brand_account": self.brand_account,
         }
 
     def to_json(self) -> bytes:
@@ -218,6 +223,7 @@ class ClassifiedMention:
             schema_version=d["schema_version"],
             extra=d.get("extra", {}),
             arrived_at=d.get("arrived_at"),
+            brand_account=d.get("brand_account"),
         )
 
 

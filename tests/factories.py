@@ -44,20 +44,23 @@ def at(seconds: float) -> str:
 
 def classified(
     *,
-    brands: tuple[BrandMatch, ...] = (BrandMatch("Acme", True, ("@AcmeCustServ",)),),
+    brands: tuple[BrandMatch, ...] | None = None,
     probability: float | None = 0.9,
     severity: int | None = 2,
+    brand_account: str | None = None,
     **overrides: Any,
 ) -> ClassifiedMention:
     m = parse(mention_bytes(**overrides))
-    if m.kind == "repost":
+    if m.kind == "repost" or brand_account is not None:
         probability, severity = None, None
     return ClassifiedMention(
         mention=m,
-        brands=brands if m.is_root else (),
+        # By default a root names Acme and a response names nothing of its own.
+        brands=brands if brands is not None else ((BrandMatch("Acme", True, ("@AcmeCustServ",)),) if m.is_root else ()),
         complaint_probability=probability,
         complaint_severity=severity,
         model_version="test" if probability is not None else None,
+        brand_account=brand_account,
     )
 
 

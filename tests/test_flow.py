@@ -156,3 +156,29 @@ def test_an_escalation_between_forecasts_still_carries_one() -> None:
     assert state is not None and not forecast_due(state, "repost"), "the 100th repost falls between two forecasts"
     (draft,) = drafts
     assert draft["data"]["action"] == "open" and draft["data"]["forecast"] is not None
+
+
+def test_the_brands_own_posts_are_not_classified_and_never_complaints() -> None:
+    model = FakeModel()
+    support = {"id": "acme-support", "handle": "AcmeCustServ", "followers": 3_000_000, "verified": True}
+    batch = [
+        msg(mention_bytes(id="r", text="@AcmeCustServ broken again", author={"followers": 200}), 0),
+        # "broken" would score 0.9: a support reply quoting the customer's words.
+        msg(mention_bytes(id="b", kind="reply", parent_id="r", text="Sorry it is broken, DM us", author=support), 1),
+        msg(mention_bytes(id="a", text="Our new widget is here! broken records", author=support), 2),
+    ]
+    out = ingest(batch, WATCH, model, NOW)
+    assert model.calls == [["@AcmeCustServ broken again"]]
+    assert [(cm.mention.id, cm.brand_account, cm.complaint_probability) for cm in out.forward] == [
+        ("r", None, 0.9),
+        ("b", "Acme", None),
+        ("a", "Acme", None),
+    ]
+    tracker = CascadeTracker({}, {}, {})
+    policy = Policy()
+    signals = [sig for cm in out.forward for sig in track(cm, tracker, policy, NOW, "urn:t")]
+    complaints = [sig.complaint for sig in signals if sig.kind == "complaint"]
+    assert [c["author_id"] for c in complaints if c] == [out.forward[0].mention.author.id]
+    state = tracker.get("twitter:r")
+    assert state is not None and (state.participants, state.potential_reach) == (1, 200)
+    assert list(state.brand_answers) == ["Acme"]

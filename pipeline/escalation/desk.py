@@ -22,6 +22,7 @@ Kafka here.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -79,6 +80,10 @@ class Desk:
     def _complaint(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
         c = signal.complaint
         assert c is not None
+        if not c.get("own", c.get("root", True)):
+            # Joining someone else's conversation: a pile-on member, not a history of
+            # the author's own (their complaint there is the other customer's case).
+            return self._pile_on(signal, partition, now)
         key = f"{signal.brand}|{c['author_id']}"
         h = self.history.get(key) or {"count": 0, "first_at": c["at"], "last_at": c["at"], "links": [], "cascades": []}
         if c["post_key"] in h.get("posts", ()):
@@ -116,6 +121,8 @@ class Desk:
             state = self.lifecycle.get(key)
             if not state or state.get("history_raised") or state["status"] in ("resolved", "false_positive"):
                 continue
+            if state.get("author_id") not in (None, c["author_id"]):
+                continue  # another customer's conversation: this history is not theirs
             earlier = _earlier(h, cascade, began)
             level = LEVELS.index(state["severity"])
             if len(earlier) < need or level >= 3:
@@ -129,6 +136,11 @@ class Desk:
         return events
 
     def _pile_on(self, signal: BrandSignal, partition: int, now: datetime) -> Outcome:
+        """Distinct customers complaining about the brand within a window of *event*
+        time (the posts' own times): a complaint older than the newest seen by more
+        than the allowed lateness is too late to join (it still counts towards the
+        brand's usual rate). How many customers make a pile-on is relative to that
+        rate over the last days, with the policy's counts as a floor."""
         c = signal.complaint
         assert c is not None
         policy = self.policy(signal.brand)
@@ -136,18 +148,31 @@ class Desk:
         # A shallow copy: the complaints in the window are never changed, only dropped
         # (a deep copy of a busy brand's window cost more than everything else here).
         p = dict(self.pile_ons.get(signal.brand) or {"episode": None, "level": -1, "complaints": []})
-        p["complaints"] = [x for x in p["complaints"] if x["ts"] > at - policy.pile_on_window_seconds]
+        watermark = max(p.get("watermark", at), at)
+        p["watermark"] = watermark
+        p["rate"] = _count(p.get("rate"), at, watermark, policy.pile_on_baseline_days)
+        out = Outcome()
+        if at < watermark - policy.pile_on_lateness_seconds:
+            self.pile_ons[signal.brand] = p
+            return out
+        start = watermark - policy.pile_on_window_seconds
+        p["complaints"] = [x for x in p["complaints"] if x["ts"] > start]
         if not p["complaints"]:
             p["episode"], p["level"] = None, -1  # the last episode has ended
         p["complaints"].append({**c, "ts": at})
         authors: dict[str, dict[str, Any]] = {}
-        for x in p["complaints"]:
+        for x in sorted(p["complaints"], key=lambda x: x["ts"]):
             authors.setdefault(x["author_id"], x)
+        usual = _usual(p["rate"], len(p["complaints"]), watermark, policy)
+        needed = _needed(policy, usual)
         level = -1
-        for i, n in enumerate(policy.pile_on_authors):
+        for i, n in enumerate(needed):
             if len(authors) >= n:
                 level = i
-        out = Outcome()
+        if p["episode"] is not None and len(authors) * 2 < needed[0]:
+            # Subsided to under half of what makes one: what comes next is a new episode
+            # (a busy brand's window never empties).
+            p["episode"], p["level"] = None, -1
         if level > p["level"]:
             if p["episode"] is None:
                 p["episode"] = int(min(x["ts"] for x in p["complaints"]))
@@ -155,7 +180,7 @@ class Desk:
             state = self.lifecycle.get(key)
             action = "open" if state is None else ("reopen" if state["status"] == "resolved" else "upgrade")
             if state is None or state["status"] != "false_positive":
-                data = _pile_on_data(signal.brand, key, list(authors.values()), policy, LEVELS[level])
+                data = _pile_on_data(signal.brand, key, list(authors.values()), policy, LEVELS[level], usual, needed)
                 out.events.append(self._publish(key, data, action, partition, now))
             p["level"] = level
         # Bounded: only the window is kept, and at most a few hundred complaints of it.
@@ -333,7 +358,52 @@ def _history_view(h: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def _pile_on_data(brand: str, key: str, authors: list[dict[str, Any]], policy: Policy, severity: str) -> dict[str, Any]:
+HOUR = 3600.0
+# The usual rate is taken over at least this long: one busy hour is not yet a habit.
+BASELINE_MIN_HOURS = 2.0
+
+
+def _count(rate: list[list[float]] | None, at: float, watermark: float, days: float) -> list[list[float]]:
+    """The brand's complaints per hour of event time, [[hour start, count], ...], for
+    the last ``days`` before the watermark (at most 24 * days entries)."""
+    hour = at // HOUR * HOUR
+    keep = watermark - days * 86_400
+    counts = {h: n for h, n in (rate or []) if h >= keep}
+    if hour >= keep:
+        counts[hour] = counts.get(hour, 0) + 1
+    return [[h, counts[h]] for h in sorted(counts)]
+
+
+def _usual(rate: list[list[float]], in_window: int, now: float, policy: Policy) -> float:
+    """The brand's usual number of complaints per pile-on window: its complaints of the
+    last days before this window, spread over the time they cover (at least
+    BASELINE_MIN_HOURS, so one busy hour is not yet a habit). A steadily busy brand
+    stays under its own rate; a sudden surge passes it; a brand with no history has
+    only the floor."""
+    past = sum(n for _, n in rate) - in_window
+    if past <= 0:
+        return 0.0
+    hours = max((now - rate[0][0]) / HOUR, BASELINE_MIN_HOURS)
+    return past / hours * (policy.pile_on_window_seconds / HOUR)
+
+
+def _needed(policy: Policy, usual: float) -> tuple[int, ...]:
+    """Customers needed for each level: the policy's counts, or that many times the
+    brand's usual complaints per window over the first count, whichever is more."""
+    floor = policy.pile_on_authors
+    scale = policy.pile_on_baseline_factor * usual / max(floor[0], 1)
+    return tuple(max(n, math.ceil(n * scale)) for n in floor)
+
+
+def _pile_on_data(
+    brand: str,
+    key: str,
+    authors: list[dict[str, Any]],
+    policy: Policy,
+    severity: str,
+    usual: float = 0.0,
+    needed: tuple[int, ...] = (),
+) -> dict[str, Any]:
     """A brand-level escalation: the first complaint of the window stands as its
     ``root_post`` so every consumer of v1 can show it; ``pile_on`` lists them all."""
     first = min(authors, key=lambda x: x["ts"])
@@ -378,11 +448,19 @@ def _pile_on_data(brand: str, key: str, authors: list[dict[str, Any]], policy: P
         "reasons": [
             f"{len(authors)} different customers complained about {brand} within {minutes} minutes "
             f"({handles}) across {len(cascades)} conversation(s).",
-            "Several customers at once point to a product or service problem, not one unhappy customer.",
+            (
+                f"That is {len(authors) / usual:.1f} times {brand}'s usual {usual:.1f} complaints "
+                f"per {minutes} minutes over the last {policy.pile_on_baseline_days:g} days"
+                if usual > 0
+                else f"{brand} had no complaints in the last {policy.pile_on_baseline_days:g} days to compare with"
+            )
+            + ": several customers at once point to a product or service problem, not one unhappy customer.",
         ],
         "pile_on": {
             "authors": len(authors),
             "window_seconds": policy.pile_on_window_seconds,
+            "usual_per_window": round(usual, 2),
+            "needed": list(needed),
             "complaints": [
                 {
                     "cascade": a["cascade_key"],

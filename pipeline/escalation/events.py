@@ -14,6 +14,7 @@ import orjson
 from pipeline.classification.verdict import SEVERITY_LABELS
 from pipeline.escalation.policy import Action, Decision
 from pipeline.reach import CascadeState, Outlook
+from pipeline.reach.cascade import RootPost
 
 EVENT_TYPE = "dev.flashpoint.escalation.v1"
 # The contract consumers code against: pipeline/schemas/escalation.v1.json.
@@ -35,8 +36,10 @@ def event(
     outlook: Outlook | None = None,
 ) -> dict[str, Any]:
     """The CloudEvent for one transition."""
-    root = state.root
-    assert root is not None, "escalations are only decided for cascades whose root arrived"
+    lead = state.evidence
+    assert lead is not None, "escalations are only decided for conversations with a customer complaint"
+    # The conversation's first post when it was seen (it may be an unwatched account's).
+    root = state.root or lead
     key = dedup_key(decision.brand.brand, state.key)
     hours = _hours_between(root.created_at, state.last_event_at or root.created_at)
     sev = state.complaint_severity
@@ -50,16 +53,9 @@ def event(
         "brand": decision.brand.brand,
         "addressed": decision.brand.addressed,
         "matched": list(decision.brand.via),
-        "root_post": {
-            "id": root.id,
-            "platform": root.platform,
-            "url": root.url,
-            "text": root.text,
-            "author_handle": root.author_handle,
-            "author_followers": root.author_followers,
-            "author_verified": root.author_verified,
-            "created_at": root.created_at,
-        },
+        "root_post": _post(root),
+        "complaint_post": {**_post(lead), "probability": round(state.complaint_probability or 0.0, 4)},
+        "brand_response": _brand_response(state, decision.brand.brand),
         "complaint_probability": round(state.complaint_probability or 0.0, 4),
         "complaint_severity": ({"level": sev, "label": SEVERITY_LABELS[sev - 1]} if sev and 1 <= sev <= 4 else None),
         "reach": {
@@ -81,6 +77,30 @@ def event(
         "escalated_at": now.isoformat(),
     }
     return envelope(key, f"{key}:{decision.severity}", data, source=source, now=now)
+
+
+def _post(p: RootPost) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "platform": p.platform,
+        "url": p.url,
+        "text": p.text,
+        "author_handle": p.author_handle,
+        "author_followers": p.author_followers,
+        "author_verified": p.author_verified,
+        "created_at": p.created_at,
+    }
+
+
+def _brand_response(state: CascadeState, brand: str) -> dict[str, Any] | None:
+    """When the brand's own account first answered in the conversation, and how long
+    after the customer's first post there; None while it has not."""
+    at = state.brand_answers.get(brand)
+    if at is None:
+        return None
+    began = state.first_event_at
+    after = (datetime.fromisoformat(at) - datetime.fromisoformat(began)).total_seconds() if began else None
+    return {"first_at": at, "after_seconds": None if after is None else round(after), "replies": state.brand_replies}
 
 
 def envelope(key: str, ident: str, data: dict[str, Any], *, source: str, now: datetime) -> dict[str, Any]:

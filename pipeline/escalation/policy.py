@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pipeline.reach import CascadeState, Outlook
@@ -42,6 +43,13 @@ class Policy:
     # info, warning, error, critical.
     pile_on_authors: tuple[int, int, int, int] = (3, 6, 12, 25)
     pile_on_window_seconds: float = 1800.0
+    # Event time: a complaint older than the newest one seen by more than this is too
+    # late for the window (it still counts towards the usual rate).
+    pile_on_lateness_seconds: float = 300.0
+    # A pile-on needs this many times the brand's usual complaints per window (learned
+    # from the last pile_on_baseline_days of its traffic), pile_on_authors as a floor.
+    pile_on_baseline_factor: float = 3.0
+    pile_on_baseline_days: float = 7.0
     # An author who complained about the brand in this many earlier conversations
     # raises the new one a level (0: never).
     repeat_complainer_cascades: int = 1
@@ -101,6 +109,9 @@ _POLICY_KEYS = {
     "pile_on_replies": "pile_on_replies",
     "pile_on_authors": "pile_on_authors",
     "pile_on_window_minutes": "pile_on_window_seconds",
+    "pile_on_lateness_minutes": "pile_on_lateness_seconds",
+    "pile_on_baseline_factor": "pile_on_baseline_factor",
+    "pile_on_baseline_days": "pile_on_baseline_days",
     "repeat_complainer_conversations": "repeat_complainer_cascades",
     "reminder_minutes": "reminder_seconds",
 }
@@ -113,10 +124,16 @@ def _policy_value(key: str, value: Any) -> Any:
         ):
             raise ValueError("expected four numbers of minutes >= 0 (0: never): info, warning, error, critical")
         return tuple(float(v) * 60 for v in value)
-    if key == "pile_on_window_minutes":
-        if not (isinstance(value, (int, float)) and value > 0):
+    if key in ("pile_on_window_minutes", "pile_on_lateness_minutes"):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+            raise ValueError("expected a number of minutes >= 0")
+        if key == "pile_on_window_minutes" and value == 0:
             raise ValueError("expected a number of minutes > 0")
         return float(value) * 60
+    if key in ("pile_on_baseline_factor", "pile_on_baseline_days"):
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+            raise ValueError("expected a number >= 0 (0: no baseline, the counts alone)")
+        return float(value)
     if key in ("reach", "forecast_reach", "pile_on_authors"):
         if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, int) and v >= 0 for v in value)):
             raise ValueError("expected four whole numbers >= 0: info, warning, error, critical")
@@ -170,8 +187,10 @@ class Decision:
 
 def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | None = None) -> list[Decision]:
     """The severity each brand's team should see now, with its reasons, or nothing for
-    a cascade that is not (yet) a complaint worth escalating. The rules, in order, for
-    each brand the root post names (``README.md`` shows them as a table; the tests pin
+    a cascade that is not (yet) a complaint worth escalating. The complaint is the
+    conversation's strongest customer post (``state.lead``: the root or a later one); a
+    brand's own posts never count. The rules, in order, for each brand its customer
+    posts name (``README.md`` shows them as a table; the tests pin
     them):
 
     1. Not a complaint for this brand: probability below ``min_complaint_probability``
@@ -190,7 +209,7 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
        it outright (severity 4).
     """
     p = state.complaint_probability
-    root = state.root
+    root = state.evidence  # the conversation's strongest customer post: what is complained of
     if root is None or p is None:
         return []
     decisions = []
@@ -204,9 +223,10 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
             continue
         factor = 1.0 if match.addressed else policy.about_reach_factor
         how = "addressed to" if match.addressed else "about"
+        later = state.root is None or state.root.id != root.id
         reasons = [
-            f"@{root.author_handle}'s post is a complaint {how} {match.brand} "
-            f"(probability {p:.0%}; matched {', '.join(match.via)})."
+            f"@{root.author_handle}'s {'later post in the conversation' if later else 'post'} is a complaint "
+            f"{how} {match.brand} (probability {p:.0%}; matched {', '.join(match.via)})."
         ]
         if not match.addressed and not vip:
             joined = state.complaining_responses
@@ -260,15 +280,27 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
             level += 1
             reasons.append("The complaint blames the brand outright (severity: blame).")
         if level >= 0:
+            answered = state.brand_answers.get(match.brand)
+            if answered is not None:
+                reasons.append(f"{match.brand} answered {_answer_delay(state.first_event_at, answered)}.")
             decisions.append(Decision(match, LEVELS[level], tuple(reasons)))
     return decisions
+
+
+def _answer_delay(began: str | None, answered: str) -> str:
+    if began is None:
+        return f"at {answered}"
+    seconds = (datetime.fromisoformat(answered) - datetime.fromisoformat(began)).total_seconds()
+    if seconds < 0:
+        return f"at {answered}, before the customer's first post here"
+    return f"at {answered}, {_duration(seconds)} after the customer's first post"
 
 
 def worth_deciding(state: CascadeState, policies: Policies | Policy) -> bool:
     """Whether some brand's policy may escalate this cascade's root at all (callers
     skip costlier work, such as the forecast, when not)."""
     p = state.complaint_probability
-    if state.root is None or p is None:
+    if state.evidence is None or p is None:
         return False
     return any(p >= policies.of(b.brand).min_complaint_probability for b in state.brands)
 

@@ -34,6 +34,8 @@ from pipeline.records import BrandMatch, ClassifiedMention, post_key
 
 # A response counts towards a pile-on when the model thinks it is a complaint too.
 RESPONSE_COMPLAINT_PROBABILITY = 0.5
+# A participant who complained in the conversation (participants table value).
+COMPLAINED = 2
 
 
 @dataclass
@@ -51,6 +53,15 @@ class RootPost:
 
 @dataclass
 class CascadeState:
+    """One conversation: a post and its reposts, quotes and replies.
+
+    Its complaint evidence is its strongest customer post (``lead``, with
+    ``complaint_probability`` and ``complaint_severity``), the root or any later one: a
+    thread that starts with a question can turn into a complaint. ``brands`` are the
+    watched brands its customer posts name. The brand's own accounts are recorded apart
+    (``brand_answers``) and count nowhere else.
+    """
+
     key: str
     root: RootPost | None = None
     brands: list[BrandMatch] = field(default_factory=list)
@@ -75,7 +86,24 @@ class CascadeState:
     # Where the cascade lives and when this worker last saw it (for expiry).
     partition: int = -1
     touched_at: float = 0.0
+    # The strongest customer post so far (None until a customer post was classified).
+    lead: RootPost | None = None
+    # The conversation's customer: the root's author, or (root unseen or the brand's)
+    # the first customer who posted. Their history is the one that counts.
+    customer_id: str | None = None
+    # brand -> when its own account first answered (ISO time); brand_replies: how many
+    # posts its accounts made here. Neither is reach, a participant or a complaint.
+    brand_answers: dict[str, str] = field(default_factory=dict)
+    brand_replies: int = 0
     _sketch: ArrivalSketch | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def evidence(self) -> RootPost | None:
+        """The post the conversation's complaint rests on: its lead, or (a state built
+        with a root and a verdict but no lead) the root."""
+        if self.lead is not None:
+            return self.lead
+        return self.root if self.complaint_probability is not None else None
 
     @property
     def responses(self) -> int:
@@ -86,8 +114,10 @@ class CascadeState:
         # the rest of a repost's work. Nothing here is mutated once stored.
         d = {f: getattr(self, f) for f in _SCALARS}
         d["root"] = {f: getattr(self.root, f) for f in _ROOT} if self.root else None
+        d["lead"] = {f: getattr(self.lead, f) for f in _ROOT} if self.lead else None
         d["brands"] = [{"brand": b.brand, "addressed": b.addressed, "via": list(b.via)} for b in self.brands]
         d["escalated"] = dict(self.escalated)
+        d["brand_answers"] = dict(self.brand_answers)
         if self._sketch is not None:
             self.arrivals = self._sketch.to_dict()
         d["arrivals"] = self.arrivals
@@ -97,9 +127,14 @@ class CascadeState:
     def from_dict(cls, d: dict[str, Any]) -> CascadeState:
         d = dict(d)
         root = d.pop("root")
+        # States saved before conversations had a lead: the root was the evidence.
+        lead = d.pop("lead", root if d.get("complaint_probability") is not None else None)
         brands = [BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d.pop("brands")]
         d["escalated"] = dict(d.get("escalated") or {})
-        return cls(root=RootPost(**root) if root else None, brands=brands, **d)
+        d["brand_answers"] = dict(d.get("brand_answers") or {})
+        if "customer_id" not in d and root:
+            d["customer_id"] = root.get("author_id") or None
+        return cls(root=RootPost(**root) if root else None, lead=RootPost(**lead) if lead else None, brands=brands, **d)
 
     def sketch(self) -> ArrivalSketch:
         """The arrivals, decoded once per event however many steps read them."""
@@ -112,7 +147,7 @@ class CascadeState:
 DECODED_STATES = 1024
 
 _ROOT = [f.name for f in fields(RootPost)]
-_NESTED = ("root", "brands", "escalated", "arrivals", "_sketch")
+_NESTED = ("root", "lead", "brands", "escalated", "brand_answers", "arrivals", "_sketch")
 _SCALARS = [f.name for f in fields(CascadeState) if f.name not in _NESTED]
 
 
@@ -179,6 +214,31 @@ class CascadeTracker:
             depth = _depth(parent) + 1 if parent is not None else 1
         self.posts[m.key] = [depth, key]
         state.depth = max(state.depth, depth)
+        post = RootPost(
+            id=m.id,
+            platform=m.platform,
+            text=m.text,
+            url=m.url,
+            author_handle=m.author.handle,
+            author_followers=m.author.followers,
+            author_verified=m.author.verified,
+            created_at=m.created_at.isoformat(),
+            author_id=m.author.id,
+        )
+        if is_root:
+            state.root = post
+
+        if cm.brand_account is not None:
+            # The brand answering: when, and that is all. Its followers are not the
+            # complaint's audience and its words are not a customer's.
+            when = post.created_at
+            first = state.brand_answers.get(cm.brand_account)
+            if first is None or _ts(when) < _ts(first):
+                state.brand_answers[cm.brand_account] = when
+            if not is_root:
+                state.brand_replies += 1
+            self.save(state)
+            return state
 
         at = m.created_at.timestamp()
         if is_root:
@@ -187,38 +247,36 @@ class CascadeTracker:
             # Replies are conversation: they do not re-share the post to followers.
             state.sketch().add(at, m.author.followers)
 
-        if is_root:
-            state.root = RootPost(
-                id=m.id,
-                platform=m.platform,
-                text=m.text,
-                url=m.url,
-                author_handle=m.author.handle,
-                author_followers=m.author.followers,
-                author_verified=m.author.verified,
-                created_at=m.created_at.isoformat(),
-                author_id=m.author.id,
-            )
-            state.brands = list(cm.brands)
-            state.complaint_probability = cm.complaint_probability
+        if is_root or state.customer_id is None:
+            state.customer_id = m.author.id
+        for b in cm.brands:
+            _join_brand(state, b)
+        p = cm.complaint_probability
+        if p is not None and (state.complaint_probability is None or p > state.complaint_probability):
+            state.lead = post
+            state.complaint_probability = p
             state.complaint_severity = cm.complaint_severity
             state.model_version = cm.model_version
-        else:
+        if not is_root:
             if m.kind == "repost":
                 state.reposts += 1
             elif m.kind == "quote":
                 state.quotes += 1
             else:
                 state.replies += 1
-            p = cm.complaint_probability
-            if p is not None and p >= RESPONSE_COMPLAINT_PROBABILITY:
-                state.complaining_responses += 1
 
         participant = f"{key}|{m.author.id}"
-        if self.participants.get(participant) is None:
-            self.participants[participant] = True
+        seen = self.participants.get(participant)
+        if seen is None:
             state.participants += 1
             state.potential_reach += m.author.followers
+        # Other customers complaining too, each counted once (1: took part, 2: complained).
+        joins = not is_root and m.author.id != state.customer_id
+        if joins and p is not None and p >= RESPONSE_COMPLAINT_PROBABILITY and seen != COMPLAINED:
+            state.complaining_responses += 1
+            self.participants[participant] = COMPLAINED
+        elif seen is None:
+            self.participants[participant] = True
 
         when = m.created_at.isoformat()
         if state.first_event_at is None or at < _ts(state.first_event_at):
@@ -316,6 +374,17 @@ def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
         seismic_final_reposts=s.final,
         supercritical=s.supercritical,
     )
+
+
+def _join_brand(state: CascadeState, b: BrandMatch) -> None:
+    """Add a brand a customer post names; addressed once any post speaks to it."""
+    for i, have in enumerate(state.brands):
+        if have.brand == b.brand:
+            if (b.addressed and not have.addressed) or not set(b.via) <= set(have.via):
+                via = have.via + tuple(v for v in b.via if v not in have.via)
+                state.brands[i] = BrandMatch(b.brand, have.addressed or b.addressed, via[:5])
+            return
+    state.brands.append(b)
 
 
 def _depth(post: Any) -> int:

@@ -114,10 +114,59 @@ def test_pile_on_opens_and_upgrades_as_customers_join() -> None:
     assert p["kind"] == "pile_on" and p["dedup_key"].startswith("Acme/pile-on/") and p["cascade"] is None
     assert p["pile_on"]["authors"] == 5 and len(p["pile_on"]["complaints"]) == 5
     assert p["reasons"][0].startswith("5 different customers complained about Acme within 30 minutes (@a, @b")
-    # Once the window has emptied, the next three start a new episode.
-    later = [d.handle(complaint(a, f"z{a}", minutes=120 + i), 0, at(120 + i)).events for i, a in enumerate("xyz")]
-    (new,) = later[2]
+    # Once the window has emptied, the next customers start a new episode; the burst
+    # before is now part of Acme's usual rate (6 complaints in 2 hours: about 1.5 a window),
+    # so it takes 3 x 1.45 -> 5 customers, not the floor of 3.
+    later = [d.handle(complaint(a, f"z{a}", minutes=120 + i), 0, at(120 + i)).events for i, a in enumerate("vwxyz")]
+    assert [len(e) for e in later] == [0, 0, 0, 0, 1]
+    (new,) = later[4]
     assert new["data"]["action"] == "open" and new["data"]["dedup_key"] != p["dedup_key"]
+    assert new["data"]["pile_on"]["usual_per_window"] == pytest.approx(1.5, abs=0.06)
+    assert new["data"]["pile_on"]["needed"][0] == 5
+    assert "Acme's usual 1.5 complaints per 30 minutes over the last 7 days" in new["data"]["reasons"][1]
+
+
+def test_a_steadily_busy_brand_makes_no_pile_on() -> None:
+    # 4 complaints every 30 minutes for a day: 4 customers in a window is its normal rate.
+    d = desk()
+    got = []
+    for i in range(48 * 4):
+        minutes = i * 7.5
+        got += d.handle(complaint(f"c{i}", f"b{i}", minutes=minutes), 0, at(minutes)).events
+    assert [e["data"]["kind"] for e in got] == ["pile_on"], "only the first window, before any rate was known"
+    # Then a surge: 15 customers in 10 minutes.
+    surge = []
+    for i in range(15):
+        minutes = 48 * 4 * 7.5 + i * 0.6
+        surge += d.handle(complaint(f"s{i}", f"s{i}", minutes=minutes), 0, at(minutes)).events
+    assert surge and surge[0]["data"]["pile_on"]["usual_per_window"] == pytest.approx(4.0, abs=0.1)
+
+
+def test_pile_on_window_is_event_time_and_late_complaints_stay_out() -> None:
+    d = desk()
+    for i, a in enumerate("ab"):
+        d.handle(complaint(a, f"k{a}", minutes=60 + i), 0, at(i))
+    # Posted an hour before the others (it arrived late): not in their window.
+    assert d.handle(complaint("old", "kold", minutes=0), 0, at(2)).events == []
+    # Within the allowed lateness (5 minutes behind the newest): it joins.
+    (e,) = d.handle(complaint("c", "kc", minutes=57), 0, at(3)).events
+    listed = e["data"]["pile_on"]["complaints"]
+    assert {c["author_handle"] for c in listed} == {"a", "b", "c"}
+    times = [datetime.fromisoformat(c["at"]) for c in listed]
+    assert max(times) - min(times) <= timedelta(minutes=30)
+
+
+def test_history_is_the_customers_own_conversations_only() -> None:
+    d = desk()
+    # Bob complained in Alice's conversation (not his own), then started his own.
+    joined = complaint("bob", "alices", minutes=0)
+    assert joined.complaint is not None
+    joined.complaint.update(root=False, own=False)
+    d.handle(joined, 0, at(0))
+    d.handle(complaint("bob", "bobs", minutes=10), 0, at(10))
+    (e,) = d.handle(decision("info", cascade="bobs", author="bob"), 0, at(10)).events
+    assert e["data"]["severity"] == "info", "a reply in someone else's conversation is not a history"
+    assert e["data"]["customer_history"]["conversations"] == 1
 
 
 def test_acknowledge_stops_reminders_and_is_published() -> None:

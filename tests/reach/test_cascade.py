@@ -198,3 +198,61 @@ def test_forecasts_follow_every_repost_of_a_small_cascade_then_its_growth() -> N
     # Then about one in every 2% of growth: 64 + ln(10000 / 64) / ln(1.02), about 319.
     assert 300 <= sum(due) <= 330
     assert forecast_due(s, "reply") and forecast_due(s, "post")
+
+
+def reply(ident: str, author: str, followers: int = 100, **kw: Any) -> Any:
+    return classified(
+        id=ident,
+        kind="reply",
+        parent_id="r",
+        root_id="r",
+        author={"id": author, "handle": author, "followers": followers},
+        **kw,
+    )
+
+
+def test_the_brands_own_replies_are_recorded_but_count_nowhere() -> None:
+    t = tracker()
+    t.apply(classified(id="r", created_at=at(0), author={"id": "alice", "handle": "alice", "followers": 300}))
+    s = t.apply(reply("1", "AcmeCustServ", 5_000_000, brand_account="Acme", created_at=at(600), text="Sorry! DM us"))
+    assert s is not None
+    assert (s.potential_reach, s.participants, s.replies, s.complaining_responses) == (300, 1, 0, 0)
+    assert s.brand_answers == {"Acme": at(600).replace("Z", "+00:00")} and s.brand_replies == 1
+    assert s.lead is not None and s.lead.author_id == "alice"
+    assert s.last_event_at == at(0).replace("Z", "+00:00"), "the brand's reply is not customer activity"
+
+
+def test_a_later_customer_post_can_carry_the_complaint() -> None:
+    t = tracker()
+    t.apply(classified(id="r", probability=0.2, severity=1, author={"id": "alice", "handle": "alice"}))
+    s = t.apply(reply("1", "alice", probability=0.95, severity=3, text="@AcmeCustServ 3 weeks and still broken"))
+    assert s is not None and s.lead is not None
+    assert (s.lead.id, s.complaint_probability, s.complaint_severity) == ("1", 0.95, 3)
+    assert s.complaining_responses == 0, "the customer's own follow-up is not another customer joining in"
+    s = t.apply(reply("2", "bob", probability=0.8))
+    s = t.apply(reply("3", "bob", probability=0.9))
+    assert s is not None and s.complaining_responses == 1, "each other customer counts once"
+
+
+def test_a_conversation_whose_root_was_not_watched_can_still_escalate() -> None:
+    from pipeline.escalation import Policy, decide
+    from pipeline.records import BrandMatch
+
+    t = tracker()
+    brands = (BrandMatch("Acme", True, ("reply to @AcmeCustServ",)),)
+    s = t.apply(reply("1", "carol", 5_000, probability=0.9, text="@AcmeCustServ it is still broken"))
+    assert s is not None and s.root is None
+    s = t.apply(
+        classified(
+            id="2",
+            kind="reply",
+            parent_id="1",
+            root_id="r",
+            brands=brands,
+            probability=0.9,
+            author={"id": "carol", "handle": "carol", "followers": 5_000},
+        )
+    )
+    assert s is not None and [b.brand for b in s.brands] == ["Acme"] and s.customer_id == "carol"
+    (d,) = decide(s, Policy())
+    assert d.brand.brand == "Acme" and "later post in the conversation" in d.reasons[0]
