@@ -189,7 +189,7 @@ def cmd_relay(args: argparse.Namespace) -> int:
     _logging(s.log_level, s.log_format)
     if args.to == "pagerduty" and not s.pagerduty_routing_key:
         raise ValueError("--to pagerduty needs FLASHPOINT_PAGERDUTY_ROUTING_KEY (the integration key)")
-    target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours)
+    target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours, args.min_severity)
     group = args.group_id or f"{s.app_id}-relay-{args.to}"
 
     async def go(stop: asyncio.Event) -> None:
@@ -557,6 +557,12 @@ def parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("--group-id", help="consumer group (default: <app id>-relay-<to>); its offsets mark progress")
     rel.add_argument("--alert-hours", type=float, default=24.0, help="Alertmanager: how long an alert fires")
+    rel.add_argument(
+        "--min-severity",
+        choices=("info", "warning", "error", "critical"),
+        default="info",
+        help="send only events at least this severe (an escalation is sent once it gets there)",
+    )
     rel.set_defaults(func=cmd_relay)
 
     prod = with_servers(sub.add_parser("produce", help="send mentions from a JSON-lines file"))

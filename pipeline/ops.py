@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -56,9 +57,10 @@ def passes(event: dict[str, Any], brands: set[str], min_severity: str) -> bool:
 
 
 def format_line(event: dict[str, Any], colour: bool = False) -> str:
-    """One line per event: time, severity, action, brand, author and followers, reach
-    now and forecast, complaint, and why (every reason after the first, which only
-    says it is a complaint)."""
+    """One line per event: date and time (UTC), severity, action, brand, author and
+    followers, reach now and forecast, complaint, the post (its date and words), why
+    (every reason after the first, which only says it is a complaint), the link and
+    the dedup key (what ``flashpoint feedback`` takes)."""
     d = event["data"]
     severity = d["severity"]
     mark = f"{severity.upper():8}"
@@ -72,9 +74,24 @@ def format_line(event: dict[str, Any], colour: bool = False) -> str:
     sev = d.get("complaint_severity")
     complaint = f"complaint {d['complaint_probability']:.0%}" + (f" {sev['label']}" if sev else "")
     why = " ".join(d["reasons"][1:]) or d["reasons"][0]
-    when = str(event.get("time", ""))[11:19]
+    when = _when(str(event.get("time", "")))
     who = _who(d, short=True)
-    return f"{when} {mark} {d['action']:7} {who}  {reach}  {complaint}  | {why}"
+    post = d.get("complaint_post") or d["root_post"]
+    text = textwrap.shorten(" ".join(str(post.get("text") or "").split()) or "(no text)", 100, placeholder="...")
+    said = f'{_when(str(post.get("created_at", "")))} "{text}"'
+    link = post.get("url") or f"{post.get('platform', '')}:{post.get('id', '')}"
+    return f"{when} {mark} {d['action']:7} {who}  {reach}  {complaint}  | {said} | {why} | {link} key={d['dedup_key']}"
+
+
+def _when(iso: str) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM' in UTC (as given when it cannot be read)."""
+    try:
+        t = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
+    return t.strftime("%Y-%m-%d %H:%M")
 
 
 def _who(d: dict[str, Any], short: bool = False) -> str:

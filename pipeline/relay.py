@@ -6,9 +6,15 @@ Each event on the escalations topic becomes one HTTP request:
   Flashpoint's, so one cascade is one PagerDuty incident that upgrades in place.
   ``open``, ``upgrade``, ``reminder`` and ``reopen`` trigger it, ``acknowledge``
   acknowledges it, and ``resolve`` and ``false_positive`` resolve it.
-- ``alertmanager``: one Alertmanager v2 alert (``POST /api/v2/alerts``) labelled with
-  the brand, severity and dedup_key. It stays firing for ``alert_hours`` unless a
-  ``resolve`` ends it sooner.
+- ``alertmanager``: Alertmanager v2 alerts (``POST /api/v2/alerts``) labelled with the
+  brand, severity and dedup_key. Alertmanager identifies an alert by its labels, so
+  each event fires the alert at its severity and ends the same escalation's alerts at
+  the other three: one firing alert per dedup_key, replaced on an upgrade. It fires
+  for ``alert_hours`` unless a ``resolve`` or ``false_positive`` ends it sooner.
+
+``min_severity`` drops events below it (committed, not sent): an escalation reaches
+the receiver once it is that severe, and its later events (acknowledge, resolve) carry
+its severity then, so they follow.
 - ``webhook``: the CloudEvent itself (``application/cloudevents+json``).
 
 Delivery is at least once. A message's offset is committed only after the receiver
@@ -97,30 +103,47 @@ def pagerduty(event: dict[str, Any], routing_key: str) -> dict[str, Any]:
     return body
 
 
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
 def alertmanager(event: dict[str, Any], alert_hours: float = 24.0) -> list[dict[str, Any]]:
+    """The event's alert first, then the same escalation's alerts at the other
+    severities, ended now (an alert Alertmanager never saw is stored as resolved)."""
     d = event["data"]
     root = d["root_post"]
-    starts = datetime.fromisoformat(event["time"])
+    now = datetime.fromisoformat(event["time"])
     ended = d["action"] in ("resolve", "false_positive")
-    ends = starts if ended else starts + timedelta(hours=alert_hours)
-    alert: dict[str, Any] = {
-        "labels": {
-            "alertname": "FlashpointEscalation",
-            "severity": d["severity"],
-            "brand": d["brand"],
-            "dedup_key": d["dedup_key"],
-        },
-        "annotations": {
-            "summary": summary(event, 500),
-            "description": " ".join(d["reasons"]),
-            "action": d["action"],
-        },
-        "startsAt": starts.isoformat(),
-        "endsAt": ends.isoformat(),
-    }
-    if root.get("url"):
-        alert["generatorURL"] = root["url"]
-    return [alert]
+    out = []
+    for severity in (d["severity"], *(x for x in SEVERITIES if x != d["severity"])):
+        firing = severity == d["severity"] and not ended
+        alert: dict[str, Any] = {
+            "labels": {
+                "alertname": "FlashpointEscalation",
+                "severity": severity,
+                "brand": d["brand"],
+                "dedup_key": d["dedup_key"],
+            },
+            "annotations": {
+                "summary": summary(event, 500),
+                "description": " ".join(d["reasons"]),
+                "action": d["action"] if severity == d["severity"] else f"replaced by {d['severity']}",
+            },
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(hours=alert_hours) if firing else now).isoformat(),
+        }
+        if root.get("url"):
+            alert["generatorURL"] = root["url"]
+        out.append(alert)
+    return out
+
+
+def passes(event: dict[str, Any], min_severity: str) -> bool:
+    """Whether ``event`` is at least ``min_severity`` (an unknown severity passes: the
+    receiver, or the dead-letter topic, says what is wrong with it)."""
+    sev = event.get("data", {}).get("severity")
+    if sev not in SEVERITIES:
+        return True
+    return SEVERITIES.index(sev) >= SEVERITIES.index(min_severity)
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,7 @@ class Target:
     url: str
     routing_key: str = ""
     alert_hours: float = 24.0
+    min_severity: str = "info"
 
     def request(self, event: dict[str, Any]) -> tuple[bytes, str]:
         """The body and content type to send for ``event``."""
@@ -225,6 +249,9 @@ async def _relay_one(
         body, content_type = target.request(event)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         await _dead_letter(producer, dead_letter_topic, m, f"not an escalation event: {exc!r}", 0, "")
+        return
+    if not passes(event, target.min_severity):
+        log.debug("relay: %s below %s, not sent", where, target.min_severity)
         return
     outcome = await deliver(session, target, body, content_type)
     if outcome.accepted:

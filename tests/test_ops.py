@@ -33,8 +33,12 @@ def sample(severity: str = "warning", brand: str = "Acme", forecast: bool = True
 
 
 def test_tail_line_has_who_reach_forecast_and_why() -> None:
-    line = format_line(sample())
-    assert "\n" not in line and "WARNING  open    Acme: @user" in line
+    ev = sample()
+    line = format_line(ev)
+    assert "\n" not in line and line.startswith("2026-11-22 15:00 WARNING  open    Acme: @user")
+    d = ev["data"]
+    assert f'| 2026-11-22 14:00 "{d["root_post"]["text"]}" |' in line, "the post: its date and words"
+    assert line.endswith(f"| {d['root_post']['url']} key={d['dedup_key']}"), "the link and the key"
     assert re.search(r"reach 12\.3k -> [\d.]+k \([\d.]+k-[\d.]+k\)", line), line
     assert "| Potential reach 12,300 people" in line and "Forecast: potential reach about" in line
     assert "-> " not in format_line(sample(forecast=False))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from pipeline import relay
@@ -65,7 +67,9 @@ def test_summary_fits_a_pager() -> None:
 
 def test_alertmanager_alert() -> None:
     ev = sample("critical")
-    (alert,) = relay.alertmanager(ev, alert_hours=6)
+    alert, *others = relay.alertmanager(ev, alert_hours=6)
+    assert [o["labels"]["severity"] for o in others] == ["info", "warning", "error"]
+    assert all(o["endsAt"] == o["startsAt"] and o["labels"]["dedup_key"] == ev["data"]["dedup_key"] for o in others)
     assert alert["labels"] == {
         "alertname": "FlashpointEscalation",
         "severity": "critical",
@@ -75,9 +79,50 @@ def test_alertmanager_alert() -> None:
     starts, ends = (datetime.fromisoformat(alert[k]) for k in ("startsAt", "endsAt"))
     assert (ends - starts).total_seconds() == 6 * 3600
     assert alert["annotations"]["description"] == " ".join(ev["data"]["reasons"])
-    ev["data"]["action"] = "resolve"
-    (done,) = relay.alertmanager(ev)
-    assert done["endsAt"] == done["startsAt"]
+    for action in ("resolve", "false_positive"):
+        ev["data"]["action"] = action
+        assert all(a["endsAt"] == a["startsAt"] for a in relay.alertmanager(ev)), action
+
+
+def test_alertmanager_upgrade_replaces_the_alert() -> None:
+    """Alertmanager's own rule: an alert is its label set, and the last post for it wins.
+    After info then an upgrade to error, exactly one alert of the escalation fires."""
+    state: dict[tuple[tuple[str, str], ...], str] = {}
+    for severity, action in (("info", "open"), ("error", "upgrade")):
+        ev = sample(severity)
+        ev["data"]["action"] = action
+        for a in relay.alertmanager(ev):
+            state[tuple(sorted(a["labels"].items()))] = "firing" if a["endsAt"] > a["startsAt"] else "resolved"
+    firing = [dict(k)["severity"] for k, v in state.items() if v == "firing"]
+    assert firing == ["error"]
+
+
+def test_min_severity_drops_lesser_events() -> None:
+    assert not relay.passes(sample("info"), "warning")
+    assert relay.passes(sample("warning"), "warning") and relay.passes(sample("critical"), "error")
+    resolved = sample("error")
+    resolved["data"]["action"] = "resolve"
+    assert relay.passes(resolved, "error"), "an escalation's later events carry its severity"
+
+
+def test_relay_skips_events_below_min_severity() -> None:
+    @dataclass
+    class Message:  # what aiokafka hands the relay
+        value: bytes
+        topic: str = "escalations"
+        partition: int = 0
+        offset: int = 0
+        key: bytes = b"k"
+
+    async def go(url: str) -> None:
+        target = relay.Target("webhook", url, min_severity="error")
+        async with aiohttp.ClientSession() as session:
+            for severity in ("info", "warning", "error", "critical"):
+                await relay._relay_one(session, target, None, "dlq", Message(orjson.dumps(sample(severity))))
+
+    with receiver() as rec:
+        asyncio.run(go(rec.url + "/hook"))
+        assert [r["body"]["data"]["severity"] for r in rec.requests] == ["error", "critical"]
 
 
 def post(target: relay.Target, event: dict[str, Any], **kw: Any) -> relay.Outcome:
