@@ -268,6 +268,15 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     value = orjson.dumps(doc)
     parse(value)  # the same contract the worker checks: a clear error here, not a dead letter there
 
+    from pipeline.ops import find_escalation
+
+    known = asyncio.run(find_escalation(s.bootstrap_servers, s.topic_escalations, args.dedup_key, **security(s)))
+    if known is None:
+        raise ValueError(
+            f"no escalation {args.dedup_key!r} on {s.topic_escalations}; nothing sent "
+            "(the key is the last field of a `flashpoint tail` line)"
+        )
+
     async def send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
         await producer.start()

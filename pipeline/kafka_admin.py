@@ -88,6 +88,19 @@ async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0, **clien
     raise TimeoutError(f"no Kafka broker answered at {bootstrap_servers} within {timeout:.0f}s: {last}")
 
 
+async def partition_count(bootstrap_servers: str, topic: str, **client: Any) -> int:
+    """How many partitions ``topic`` has; 0 when it does not exist (never creates it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000, **client)
+    await admin.start()
+    try:
+        if topic not in set(await admin.list_topics()):
+            return 0
+        (described,) = await admin.describe_topics([topic])
+        return len(described.get("partitions") or ())
+    finally:
+        await admin.close()
+
+
 async def ensure_topics(s: Settings, names: list[str] | None = None) -> None:
     """Create Flashpoint's topics with ``s.partitions`` partitions where missing.
 

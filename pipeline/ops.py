@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -148,6 +149,48 @@ async def follow(
             for tp, messages in batch.items():
                 for m in messages:
                     on_message(tp.topic, m.value, list(m.headers or ()))
+    finally:
+        await consumer.stop()
+
+
+async def find_escalation(
+    bootstrap_servers: str, topic: str, dedup_key: str, partitions: int | None = None, **client: Any
+) -> dict[str, Any] | None:
+    """The latest event of escalation ``dedup_key`` on ``topic``, or None when there is
+    none. Escalations are keyed by dedup key, so only that key's partition is read, from
+    its start to its end as of now."""
+    from aiokafka import TopicPartition
+
+    from pipeline.kafka_admin import partition_count
+    from pipeline.records import partition_of
+
+    consumer = AIOKafkaConsumer(
+        **client,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        n = partitions if partitions is not None else await partition_count(bootstrap_servers, topic, **client)
+        if not n:
+            return None
+        tp = TopicPartition(topic, partition_of(dedup_key, n))
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        # An explicit seek: seek_to_beginning raced the consumer's own reset on assign.
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
+        found = None
+        want = dedup_key.encode()
+        while await consumer.position(tp) < end:
+            for messages in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                for m in messages:
+                    if m.key == want:
+                        with contextlib.suppress(ValueError):
+                            found = orjson.loads(m.value or b"")
+        return found
     finally:
         await consumer.stop()
 

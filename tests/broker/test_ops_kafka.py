@@ -137,3 +137,37 @@ def test_relay_commits_only_what_the_receiver_accepted(settings: Settings, tmp_p
     assert b"invalid event" in headers["flashpoint.relay.answer"]
     logs = (tmp_path / "relay1.log").read_text() + (tmp_path / "relay2.log").read_text()
     assert "retrying in" in logs and ROUTING_KEY not in logs, "retries are logged, the key never"
+
+
+def test_feedback_refuses_an_unknown_key_and_sends_for_a_known_one(settings: Settings) -> None:
+    s = settings
+    asyncio.run(ensure_topics(s, [s.topic_escalations, s.topic_feedback]))
+    ev = sample("error")
+    key = ev["data"]["dedup_key"]
+    # As the worker publishes them: keyed by dedup key.
+    from aiokafka import AIOKafkaProducer
+
+    async def publish() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all")
+        await p.start()
+        try:
+            await p.send_and_wait(s.topic_escalations, orjson.dumps(ev), key=key.encode())
+        finally:
+            await p.stop()
+
+    asyncio.run(publish())
+
+    def feedback(k: str) -> subprocess.CompletedProcess[str]:
+        args = ["feedback", "ack", k, "--by", "care-team"]
+        cmd = [sys.executable, "-m", "pipeline", *args]
+        return subprocess.run(cmd, env=cli_env(s), capture_output=True, text=True, timeout=60)
+
+    unknown = feedback("Acme/twitter:nope")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.strip().count("\n") == 0, unknown.stderr
+    assert "no escalation 'Acme/twitter:nope'" in unknown.stderr and "nothing sent" in unknown.stderr
+    known = feedback(key)
+    assert known.returncode == 0, known.stderr
+    assert f"acknowledge {key} sent" in known.stdout
+    sent = asyncio.run(collect(s.bootstrap_servers, s.topic_feedback, until=1, timeout=30))
+    assert [orjson.loads(v or b"")["dedup_key"] for _k, v, _h in sent] == [key]
