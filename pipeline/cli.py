@@ -247,8 +247,18 @@ def cmd_board(args: argparse.Namespace) -> int:
     s = _settings(args)
 
     async def go(stop: asyncio.Event) -> None:
-        print(f"board on http://{args.host}:{args.port}/ (escalations from {s.topic_escalations})", flush=True)
-        await board.serve(s.bootstrap_servers, s.topic_escalations, args.host, args.port, stop, **security(s))
+        mode = "with buttons for signed-in people" if s.board_token else "read-only (no FLASHPOINT_BOARD_TOKEN)"
+        print(f"board on http://{args.host}:{args.port}/ (escalations from {s.topic_escalations}; {mode})", flush=True)
+        await board.serve(
+            s.bootstrap_servers,
+            s.topic_escalations,
+            args.host,
+            args.port,
+            stop,
+            token=s.board_token,
+            feedback_topic=s.topic_feedback,
+            **security(s),
+        )
 
     return _until_signal(go)
 
@@ -578,7 +588,9 @@ def parser() -> argparse.ArgumentParser:
     prod.add_argument("file", type=Path)
     prod.set_defaults(func=cmd_produce)
 
-    brd = with_servers(sub.add_parser("board", help="a read-only web page of the open escalations, live"))
+    brd = with_servers(
+        sub.add_parser("board", help="a web page of the escalations, live (buttons with FLASHPOINT_BOARD_TOKEN)")
+    )
     brd.add_argument("--host", default="127.0.0.1")
     brd.add_argument("--port", type=int, default=8088)
     brd.set_defaults(func=cmd_board)

@@ -54,6 +54,12 @@ class Settings:
     pagerduty_routing_key: str = _doc(
         "Integration key for flashpoint relay --to pagerduty (a secret: never logged).", secret=True, default=""
     )
+    board_token: str = _doc(
+        "flashpoint board: a secret that turns on the acknowledge, resolve and false-positive buttons "
+        "(people sign in with it and their name); empty: the board is read-only.",
+        secret=True,
+        default="",
+    )
     topic_classified: str = _doc(
         "Internal: valid, brand-matched, classified mentions, partitioned by cascade, a record per ingest batch.",
         default="mentions.classified",
