@@ -195,7 +195,7 @@ def build(
                     await producer.send(s.topic_dead_letter, msg.key, msg.value or b"", None, None, letter.headers())
                 )
             metrics.MENTIONS.labels("unmatched").inc(result.unmatched)
-            metrics.MENTIONS.labels("matched").inc(result.forwarded)
+            metrics.MENTIONS.labels("matched").inc(result.forwarded - result.unmatched)
             # A record per partition of the classified topic (ClassifiedBatch).
             for partition, value in result.forward:
                 pending.append(await producer.send(s.topic_classified, None, value, partition, None, None))

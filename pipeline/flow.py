@@ -3,7 +3,9 @@ bytes between topics.
 
 1. :func:`ingest` (stateless, batched): bytes -> valid mention (:mod:`pipeline.mention`)
    -> brands (:mod:`pipeline.brands`) -> complaint verdict
-   (:mod:`pipeline.classification`), or a dead letter, or dropped as unmatched.
+   (:mod:`pipeline.classification`), or a dead letter. An original post that names no
+   watched brand goes on too (counted as unmatched): the brand's own account may answer
+   in its conversation, and so claim it.
 2. :func:`track` (stateful, one mention at a time, partitioned by cascade): cascade state
    (:mod:`pipeline.reach`) -> complaints and draft escalations for the desk
    (:mod:`pipeline.escalation.policy`).
@@ -57,7 +59,7 @@ class Incoming:
 class IngestResult:
     forward: list[ClassifiedMention] = field(default_factory=list)
     dead: list[tuple[Incoming, DeadLetter]] = field(default_factory=list)
-    unmatched: int = 0
+    unmatched: int = 0  # original posts naming no watched brand (forwarded all the same)
     # What the model did, for the caller's metrics: ingest may run in another process.
     batch_sizes: list[int] = field(default_factory=list)  # texts per predict() call that succeeded
     inference_seconds: list[float] = field(default_factory=list)
@@ -110,11 +112,10 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
             continue
         brands = watchlist.match(mention)
         own = watchlist.account_of(mention)
-        # A response naming no brand may still belong to a watched conversation; a brand's
-        # own post may start one that customers answer.
         if not brands and mention.is_root and own is None:
+            # Kept, and classified: a conversation that names a brand only by a handle
+            # the watchlist lacks is still the brand's once its account answers there.
             result.unmatched += 1
-            continue
         keep.append((msg, mention, brands, own))
 
     # Reposts take their root's verdict, and a brand's own posts are the brand talking,

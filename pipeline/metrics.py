@@ -23,7 +23,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 MENTIONS = Counter(
     "flashpoint_mentions_total",
     "Mentions consumed from the input topic, by outcome: matched (names a watched brand or "
-    "joins a watched cascade), unmatched (names none; dropped), dead_letter (broke the "
+    "joins a watched cascade), unmatched (an original post naming none: kept as the start of a "
+    "conversation the brand's account may answer in), dead_letter (broke the "
     "contract). matched + unmatched + dead_letter = consumed. duplicate counts matched "
     "mentions the cascade stage had already seen (same platform and id) and skipped.",
     ["outcome"],

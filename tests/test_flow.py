@@ -44,12 +44,14 @@ def test_ingest_routes_every_message_somewhere() -> None:
         msg(mention_bytes(id="q", kind="reply", parent_id="r", text="mine is broken too"), 4),
     ]
     out = ingest(batch, WATCH, model, NOW)
-    assert [cm.mention.id for cm in out.forward] == ["r", "p", "q"]
-    assert out.unmatched == 1
+    # "u" names no brand: it goes on all the same (counted as unmatched), for the brand
+    # may answer in its conversation.
+    assert [cm.mention.id for cm in out.forward] == ["r", "u", "p", "q"]
+    assert out.unmatched == 1 and out.forward[1].brands == ()
     ((dead_msg, letter),) = out.dead
     assert dead_msg.value == b"{oops" and letter.source_offset == 1 and "not valid JSON" in letter.reason
-    assert model.calls == [["@AcmeCustServ broken again", "mine is broken too"]], "one batch, no reposts"
-    repost = out.forward[1]
+    assert model.calls == [["@AcmeCustServ broken again", "nice sunset", "mine is broken too"]], "one batch"
+    repost = out.forward[2]
     assert repost.complaint_probability is None and repost.cascade_key == "twitter:r"
 
 
@@ -182,3 +184,24 @@ def test_the_brands_own_posts_are_not_classified_and_never_complaints() -> None:
     state = tracker.get("twitter:r")
     assert state is not None and (state.participants, state.potential_reach) == (1, 200)
     assert list(state.brand_answers) == ["Acme"]
+
+
+def test_a_conversation_is_the_brands_once_its_account_answers() -> None:
+    """A complaint naming the brand by a handle the watchlist lacks: the support
+    account's reply claims the conversation, and the complaint escalates."""
+    model = FakeModel()
+    support = {"id": "acme-support", "handle": "AcmeCustServ", "followers": 3_000_000}
+    batch = [
+        msg(mention_bytes(id="r", text="@AcmeHQ my widget is broken", author={"id": "c", "followers": 5000}), 0),
+        msg(mention_bytes(id="b", kind="reply", parent_id="r", text="@c Sorry! DM us", author=support), 1),
+    ]
+    out = ingest(batch, WATCH, model, NOW)
+    assert out.unmatched == 1
+    tracker = CascadeTracker({}, {}, {})
+    first = track(out.forward[0], tracker, Policy(), NOW, "urn:t")
+    assert first == [], "nobody's yet"
+    (decision,) = [sig for sig in track(out.forward[1], tracker, Policy(), NOW, "urn:t") if sig.kind == "decision"]
+    assert decision is not None and decision.draft is not None
+    data = decision.draft["data"]
+    assert data["brand"] == "Acme" and data["matched"] == ["answered by @AcmeCustServ"]
+    assert data["reach"]["potential"] == 5000 and data["brand_response"]["replies"] == 1

@@ -49,8 +49,11 @@ def test_brand_accounts_leak_nowhere_and_the_right_conversations_escalate() -> N
     assert eli["complaint_post"]["id"] == "203" and eli["root_post"]["id"] == "201"
     assert eli["brand_response"] == {"first_at": "2026-03-02T09:12:00+00:00", "after_seconds": 120, "replies": 1}
     assert eli["participants"] == 1 and eli["reach"]["potential"] == 1500
-    # Gus replied in a thread an unwatched account started.
-    assert cascades["twitter:301"]["complaint_post"]["author_handle"] == "gus"
+    # Gus replied to Acme in a thread Fay started without naming it: Fay's post is as
+    # strong a complaint (the keyword model), and came first.
+    fay = cascades["twitter:301"]
+    assert fay["complaint_post"]["author_handle"] == "fay" and fay["participants"] == 2
+    assert fay["matched"] == ["@AcmeCustServ"]
     (pile,) = [d for d in replay.latest(events).values() if d["kind"] == "pile_on"]
     assert {c["author_handle"] for c in pile["pile_on"]["complaints"]} == {"dana", "eli", "gus"}, "ivy's is an hour old"
 

@@ -229,8 +229,11 @@ class CascadeTracker:
             state.root = post
 
         if cm.brand_account is not None:
-            # The brand answering: when, and that is all. Its followers are not the
-            # complaint's audience and its words are not a customer's.
+            # The brand answering: when, and that the conversation is its own (a customer
+            # may have named it by a handle the watchlist lacks). That is all: its
+            # followers are not the complaint's audience and its words are not a customer's.
+            how = f"posted by @{m.author.handle}" if is_root else f"answered by @{m.author.handle}"
+            _join_brand(state, BrandMatch(cm.brand_account, True, (how,)))
             when = post.created_at
             first = state.brand_answers.get(cm.brand_account)
             if first is None or _ts(when) < _ts(first):

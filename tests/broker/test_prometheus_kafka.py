@@ -161,7 +161,7 @@ def check(prom: Prometheus, worker: Worker, s: Settings, produced: int) -> None:
     assert outcomes == {"matched": 16.0, "unmatched": 1.0, "dead_letter": 6.0, "duplicate": 2.0}, worker.tail()
     reasons = prom.query("sum by (reason) (flashpoint_dead_letters_total)")
     assert sum(reasons.values()) == 6 and reasons["not_json"] == 1 and set(reasons) <= set(REASON_CODES)
-    assert prom.query("sum(flashpoint_classified_total)") == {"": 3.0}, "root twice, praise once; no reposts"
+    assert prom.query("sum(flashpoint_classified_total)") == {"": 4.0}, "root twice, praise, sunset; no reposts"
     assert prom.query("sum(flashpoint_escalations_total)") == {"": 4.0}
     assert prom.query("sum by (severity) (flashpoint_escalations_total)") == {
         "info": 1.0,
@@ -175,9 +175,10 @@ def check(prom: Prometheus, worker: Worker, s: Settings, produced: int) -> None:
     assert 0 < p99 < 60
     batches = prom.query("sum(flashpoint_inference_batch_size_count)")[""]
     assert batches >= 1 and prom.query("sum(flashpoint_inference_seconds_count)") == {"": batches}
-    assert prom.query("sum(flashpoint_inference_batch_size_sum)") == {"": 3.0}
-    assert prom.query("sum(flashpoint_cascade_events_total)") == {"": 14.0}, "13 of m1, 1 of m2"
-    assert prom.wait("flashpoint_active_cascades", lambda r: r == {"": 2.0}) == {"": 2.0}
+    assert prom.query("sum(flashpoint_inference_batch_size_sum)") == {"": 4.0}
+    # The sunset names no brand, but starts a conversation a brand's account may answer in.
+    assert prom.query("sum(flashpoint_cascade_events_total)") == {"": 15.0}, "13 of m1, 1 of m2, 1 of m3"
+    assert prom.wait("flashpoint_active_cascades", lambda r: r == {"": 3.0}) == {"": 3.0}
     # Every partition of every consumed topic has a lag series, and they drain to zero.
     topics = {s.topic_mentions, s.topic_classified, s.topic_desk, s.topic_feedback}
     lag = prom.wait(
@@ -190,7 +191,7 @@ def check(prom: Prometheus, worker: Worker, s: Settings, produced: int) -> None:
     assert prom.query("sum(flashpoint_rebalances_total)")[""] >= 1
     assert prom.query("sum(flashpoint_rebalance_seconds_count)")[""] >= 1
     assert prom.query("sum(flashpoint_commit_seconds_count)")[""] >= 1
-    assert prom.query("sum(flashpoint_mention_age_seconds_count)") == {"": 16.0}
+    assert prom.query("sum(flashpoint_mention_age_seconds_count)") == {"": 17.0}
     assert prom.query("sum(flashpoint_assigned_partitions)") == {"": 4.0 * s.partitions}
     (build,) = prom.api("query", query="flashpoint_build_info")["result"]
     assert build["metric"]["version"] and build["metric"]["faust"]
