@@ -71,3 +71,23 @@ def test_the_report_catches_a_brand_account_counted_as_audience() -> None:
     assert r["leaks"]["participants_include_brand"] == 1 and r["leaks"]["reach_includes_brand"] == 1
     assert r["leaks"]["pile_on_member_is_brand"] == 1
     assert "reach_includes_brand 1" in replay.summary(r)
+
+
+def test_twcs_dev_replay_has_no_brand_account_leaks() -> None:
+    """The real-traffic stream in the shared data, through the worker's flow functions
+    with the shipped model (skips where ../shared/data is absent)."""
+    from pipeline.classification import ComplaintModel
+    from tests.conftest import SHARED_DATA, shared
+
+    stream = shared(SHARED_DATA / "streams" / "twcs-dev")
+    s = Settings(watchlist=stream / "watchlist.toml", device="cpu")
+    lines = replay.read_lines(stream / "mentions.jsonl")
+    watchlist = Watchlist.load(s.watchlist)
+    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
+    events = replay.offline(lines, watchlist, model, s)
+    r = replay.report(lines, events, watchlist)
+    assert set(r["leaks"].values()) == {0}, r["leaks"]
+    assert r["by_kind"]["cascade"] > 50 and r["escalations"] < 250, replay.summary(r)
+    answered = [d for d in replay.latest(events).values() if d.get("brand_response")]
+    assert any(d["brand_response"]["replies"] >= 1 for d in answered), "support answered in some"
+    assert all(d["brand_response"]["first_at"] for d in answered)
