@@ -4,6 +4,7 @@ flashpoint demo [--bootstrap-servers HOST:PORT] [--duration S] [--speed X]
 flashpoint worker                 run the stream worker (settings from FLASHPOINT_*)
 flashpoint escalations            print escalations (and dead letters) as they arrive
 flashpoint produce FILE.jsonl     send mentions, one JSON object per line
+flashpoint replay FILE.jsonl      run a file through a worker and report on its escalations
 flashpoint topics                 create Flashpoint's topics where missing
 flashpoint model train|evaluate   the complaint model
 flashpoint config                 every setting, its variable and default
