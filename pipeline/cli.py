@@ -58,6 +58,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     s = _settings(args)
     _logging(s.log_level, s.log_format)
     log = logging.getLogger("flashpoint.worker")
+    from pipeline import faust_fixes
+
+    # Before anything starts, and never restarted: an upgraded Faust or aiokafka would
+    # otherwise run with the races pipeline/faust_fixes.py closes open again.
+    problems = faust_fixes.check()
+    if problems:
+        raise ValueError("the worker will not start: " + "; ".join(problems))
     metrics.BUILD_INFO.labels(
         version("flashpoint"), platform.python_version(), version("faust-streaming"), version("aiokafka")
     ).set(1)

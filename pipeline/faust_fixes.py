@@ -236,10 +236,75 @@ def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
     AIOKafkaConsumer.position = _position  # type: ignore[method-assign]
 
 
+# The releases these fixes were written and tested against (pyproject.toml pins them).
+PATCHED_FOR = {"faust-streaming": "0.15.3", "mode-streaming": "0.7.1", "aiokafka": "0.14.0"}
+
+
+def _patched() -> dict[str, tuple[object, str]]:
+    """Every library attribute the fixes replace or read, by the name a message gives."""
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.cluster import ClusterMetadata
+    from aiokafka.protocol import offset
+
+    return {
+        "aiokafka Fetcher.seek_to": (Fetcher, "seek_to"),
+        "aiokafka AIOKafkaClient._maybe_wait_metadata": (AIOKafkaClient, "_maybe_wait_metadata"),
+        "aiokafka AIOKafkaClient.send": (AIOKafkaClient, "send"),
+        "aiokafka ClusterMetadata.leader_for_partition": (ClusterMetadata, "leader_for_partition"),
+        "aiokafka protocol.offset.OffsetRequest": (offset, "OffsetRequest"),
+        "faust AIOKafkaConsumerThread._fetch_records": (AIOKafkaConsumerThread, "_fetch_records"),
+        "faust AIOKafkaConsumerThread._highwaters": (AIOKafkaConsumerThread, "_highwaters"),
+        "faust AIOKafkaConsumerThread._ensure_consumer": (AIOKafkaConsumerThread, "_ensure_consumer"),
+        "faust Consumer._wait_next_records": (Consumer, "_wait_next_records"),
+        "faust Consumer.getmany": (Consumer, "getmany"),
+        "faust aiokafka Consumer.position": (AIOKafkaConsumer, "position"),
+    }
+
+
+def check(versions: Mapping[str, str] | None = None) -> list[str]:
+    """What is wrong for the fixes to apply: a library at another version than they were
+    written for, or an attribute they replace or read that is gone. Empty: all is as
+    tested. ``versions``: the installed ones (read from the environment by default)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    problems = []
+    for dist, wanted in PATCHED_FOR.items():
+        try:
+            have = versions[dist] if versions is not None else version(dist)
+        except (KeyError, PackageNotFoundError):
+            have = "not installed"
+        if have != wanted:
+            problems.append(f"{dist} is {have}, but pipeline/faust_fixes.py was written and tested for {wanted}")
+    for name, (owner, attr) in _patched().items():
+        if not callable(getattr(owner, attr, None)):
+            problems.append(f"{name} is gone: a fix in pipeline/faust_fixes.py replaces or calls it")
+    # Instance attributes the fixes read (set in the constructors, so not on the class).
+    import inspect
+
+    from aiokafka import AIOKafkaConsumer as KafkaConsumer
+
+    init = inspect.getsource(KafkaConsumer.__init__)
+    for attr in ("_client", "_fetcher"):
+        if f"self.{attr} =" not in init:
+            problems.append(f"aiokafka AIOKafkaConsumer.{attr} is gone: a fix in pipeline/faust_fixes.py reads it")
+    return problems
+
+
+class UnpatchedLibraries(RuntimeError):
+    """The libraries are not what the fixes were written for: the worker would run
+    with the races they close open again."""
+
+
 def apply() -> None:
     global _applied
     if _applied:
         return
+    problems = check()
+    if problems:
+        raise UnpatchedLibraries(
+            "the worker will not start unpatched: " + "; ".join(problems) + ". Install the pinned versions "
+            "(pip install -e .) or port the fixes and their tests to the new release."
+        )
 
     async def _highwaters(self: Any, partitions: list[Any]) -> Mapping[Any, int]:
         consumer = self._ensure_consumer()

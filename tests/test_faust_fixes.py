@@ -126,3 +126,34 @@ async def test_getmany_notes_each_record_once_the_loop_is_done_with_it() -> None
         seen.append((record.offset, handover.position(tp, 12)))
     assert seen == [(10, 10), (11, 11)]
     assert handover.position(MENTIONS_0, 12) == 12
+
+
+def test_the_installed_libraries_are_the_ones_the_fixes_were_written_for() -> None:
+    assert faust_fixes.check() == []
+
+
+def test_another_release_or_a_missing_attribute_is_refused(monkeypatch: Any) -> None:
+    import pytest
+
+    newer = {**faust_fixes.PATCHED_FOR, "aiokafka": "0.15.0"}
+    (problem,) = faust_fixes.check(newer)
+    assert problem == "aiokafka is 0.15.0, but pipeline/faust_fixes.py was written and tested for 0.14.0"
+    assert (
+        "mode-streaming is not installed" in faust_fixes.check({"faust-streaming": "0.15.3", "aiokafka": "0.14.0"})[0]
+    )
+    # A release that renamed a method a fix replaces.
+    monkeypatch.delattr(AIOKafkaConsumerThread, "_highwaters")
+    (gone,) = faust_fixes.check(faust_fixes.PATCHED_FOR)
+    assert gone.startswith("faust AIOKafkaConsumerThread._highwaters is gone")
+    monkeypatch.setattr(faust_fixes, "_applied", False)
+    with pytest.raises(faust_fixes.UnpatchedLibraries, match="will not start unpatched: faust AIOKafkaConsumerThread"):
+        faust_fixes.apply()
+
+
+def test_the_worker_command_refuses_to_start_unpatched(monkeypatch: Any, capsys: Any) -> None:
+    from pipeline import cli
+
+    monkeypatch.setattr(faust_fixes, "check", lambda: ["faust-streaming is 0.16.0, but ..."])
+    assert cli.main(["worker"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flashpoint: the worker will not start: faust-streaming is 0.16.0") and err.count("\n") == 1
