@@ -1,7 +1,19 @@
-"""The Faust application: topics, tables and the two agents, wired to :mod:`pipeline.flow`.
+"""The Faust application: topics, tables, three agents and three timers, wired to
+:mod:`pipeline.flow`.
 
-    mentions --ingest--> mentions.classified --track--> escalations
-        \\--> mentions.dead-letter
+    mentions --ingest--> mentions.classified --track--> escalations.desk --track--> escalations
+        |                                        ^                                      |
+        +--> mentions.dead-letter                +-- feedback <-- escalations.feedback  +--> mentions.corrections
+
+- ``ingest`` (agent): validate, match brands, classify (in a child process), forward
+  one record per partition of ``mentions.classified``, or dead-letter.
+- ``track`` (agent, exactly once): reads ``mentions.classified`` (cascade state, the
+  policy) and ``escalations.desk`` (the desk: history, pile-ons, lifecycle), each event
+  committed with its table writes and what it sends, in its source partition's
+  transaction.
+- ``feedback`` (agent): checks ops feedback and hands it to the desk.
+- ``commit``, ``tick`` and ``lag`` (timers): an early commit once escalations are
+  waiting, the desk's clock for reminders, and consumer lag for the metrics.
 
 ``build(settings)`` makes the one app object; the worker command, the demo and the
 broker tests all go through it. Agents only move messages: what happens to a mention

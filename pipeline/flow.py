@@ -1,5 +1,5 @@
-"""The two stream steps as plain functions: the Faust agents call these and only move
-bytes between topics.
+"""The three stream steps as plain functions: the Faust agents call these and only
+move bytes between topics.
 
 1. :func:`ingest` (stateless, batched): bytes -> valid mention (:mod:`pipeline.mention`)
    -> brands (:mod:`pipeline.brands`) -> complaint verdict
