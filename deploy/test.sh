@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The test command: set up, lint, type-check, then every test, the broker tests
-# included (they start a real Apache Kafka from deploy/kafka.sh themselves).
+# The test command: set up, lint, type-check, then every test, the broker, fault and
+# training tests included (broker tests start a real Apache Kafka from deploy/kafka.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 deploy/setup.sh
 .venv/bin/ruff check pipeline tests models benchmarks
 .venv/bin/ruff format --check pipeline tests models benchmarks
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# Every tier: pyproject.toml's default (`pytest` alone) is the fast one.
+.venv/bin/pytest -m "" --durations=15 "$@"

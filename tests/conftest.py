@@ -42,3 +42,22 @@ def seismic_example_csv() -> Path:
 def tideh_events_csv() -> Path:
     """75 large retweet cascades from the SEISMIC data."""
     return shared(SHARED_DATA / "cascades" / "seismic-subset-tideh" / "events.csv.gz")
+
+
+DATA_FIXTURES = {"complaints_csv", "seismic_example_csv", "tideh_events_csv"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tiers, from where a test lives and what it uses: everything under
+    tests/broker is ``broker`` (the fault suite ``faults`` too), and a test using the
+    shared data is ``data``. ``pytest`` alone runs the fast tier (pyproject.toml);
+    ``pytest -m ""`` everything (deploy/test.sh, CI)."""
+    tests = REPO / "tests"
+    for item in items:
+        where = Path(str(item.fspath)).resolve()
+        if tests / "broker" in where.parents:
+            item.add_marker(pytest.mark.broker)
+            if where.name == "test_faults_kafka.py":
+                item.add_marker(pytest.mark.faults)
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)

@@ -10,6 +10,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from pipeline import replay
 from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
@@ -73,6 +75,8 @@ def test_the_report_catches_a_brand_account_counted_as_audience() -> None:
     assert "reach_includes_brand 1" in replay.summary(r)
 
 
+@pytest.mark.model
+@pytest.mark.data
 def test_twcs_dev_replay_has_no_brand_account_leaks() -> None:
     """The real-traffic stream in the shared data, through the worker's flow functions
     with the shipped model (skips where ../shared/data is absent)."""

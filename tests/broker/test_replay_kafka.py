@@ -11,9 +11,12 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from pipeline.settings import Settings
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.broker
 
 DATA = REPO / "tests" / "data"
 

@@ -4,10 +4,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from pipeline.classification import ComplaintModel
 from pipeline.classification.bench import at_precision, run, sample_posts, table
 from pipeline.classification.precision import bf16_native
 from pipeline.settings import Settings
+
+pytestmark = pytest.mark.model  # loads the MiniLM encoder
 
 
 def test_bench_reports_every_precision_and_both_paths() -> None:

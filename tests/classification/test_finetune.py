@@ -30,6 +30,7 @@ def test_auxiliary_labels_fold_rare_emotions_into_other(tmp_path: Path) -> None:
     assert aux["sentiment"][:4].tolist() == [0, 2, 0, 1]
 
 
+@pytest.mark.training
 def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     csv_file = tmp_path / "c.csv"
     csv_file.write_text(complaints_csv_text(24))
@@ -66,6 +67,7 @@ def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     assert probs[labels == 1].mean() > probs[labels == 0].mean() + 0.2
 
 
+@pytest.mark.training
 def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> None:
     from pipeline.classification.finetune import predict_logits, train_fold
     from pipeline.classification.training import load_csv
@@ -85,6 +87,7 @@ def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> Non
     assert logits[data.labels == 0].mean() > logits[data.labels == 1].mean()
 
 
+@pytest.mark.training
 def test_a_transfer_set_teaches_what_the_labels_never_show(tmp_path: Path) -> None:
     from pipeline.classification.finetune import predict_logits, train_fold
     from pipeline.classification.training import load_csv
@@ -125,6 +128,7 @@ def test_perturb_makes_variants_from_the_post_and_its_donors() -> None:
     assert perturb("broken again", random.Random(0), donors) == "broken again"
 
 
+@pytest.mark.training
 def test_a_teacher_distils_into_each_fold_and_a_cut_short_run_resumes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,8 @@ from pipeline.classification import ComplaintModel
 from pipeline.classification.model import pick_device
 from pipeline.settings import Settings
 
+pytestmark = pytest.mark.model  # loads the MiniLM encoder
+
 
 @pytest.fixture(scope="module")
 def model() -> ComplaintModel:

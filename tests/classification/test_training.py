@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from pipeline.classification import ComplaintModel
 from pipeline.classification.training import ece, evaluate, fit_temperature, load_csv, train
@@ -24,6 +25,7 @@ def test_temperature_undoes_a_known_scaling() -> None:
     assert abs(fit_temperature(true_logits * 2.0, labels) - 2.0) < 0.15
 
 
+@pytest.mark.training
 def test_train_writes_artifact_and_card_that_load(complaints_csv: Path, tmp_path: Path) -> None:
     # A 3-fold run on the full file: the real code path, quicker than the 10-fold one.
     config = train(complaints_csv, tmp_path, folds=3, device="cpu")
