@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -67,8 +68,10 @@ def test_tail_prints_one_line_per_matching_event(settings: Settings) -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2, done.stdout
-    assert [line.split()[1] for line in lines] == ["CRITICAL", "WARNING"]
-    assert all(" Acme: @user" in line and "| " in line for line in lines)
+    # Date, time, severity, ...: the date is part of every line.
+    assert [line.split()[2] for line in lines] == ["CRITICAL", "WARNING"]
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", line) for line in lines), lines
+    assert all(" Acme: @user" in line and "| " in line and " key=Acme/twitter:" in line for line in lines)
     assert "skipped an unreadable event" in done.stderr
 
 
