@@ -54,15 +54,19 @@ def batch() -> list[Incoming]:
 
 def test_ingest_in_the_child_gives_encoded_results(process: IngestProcess) -> None:
     out = asyncio.run(process.ingest(batch()))
-    ((partition, value),) = out.forward
+    # The complaint, and the sunset (it names no brand, but a brand's account may
+    # answer in its conversation), each on its cascade's partition.
+    items = {i["mention"]["id"]: (p, i) for p, value in out.forward for i in ClassifiedBatch.items(value)}
+    assert set(items) == {"c", "u"}
+    partition, item = items["c"]
     assert partition == partition_of("twitter:c", Settings().partitions)
-    ((item,),) = [ClassifiedBatch.items(value)]
-    assert item["mention"]["id"] == "c" and item["complaint_probability"] > 0.5
-    assert out.forwarded == 1
-    assert out.classified == 1 and out.unmatched == 1
+    assert item["complaint_probability"] > 0.5 and items["u"][1]["brands"] == []
+    assert items["u"][0] == partition_of("twitter:u", Settings().partitions)
+    assert out.forwarded == 2
+    assert out.classified == 2 and out.unmatched == 1
     ((dead, letter),) = out.dead
     assert dead.offset == 1 and letter.code == "not_json"
-    assert out.batch_sizes == [1] and len(out.inference_seconds) == 1
+    assert out.batch_sizes == [2] and len(out.inference_seconds) == 1
     assert process.version and process.precision in ("fp32", "bf16", "int8")
 
 
