@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import signal
 import socket
@@ -38,25 +37,10 @@ def on_broker(
 ) -> list[dict[str, Any]]:
     run = f"replay-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="flashpoint-replay-") as tmp:
-        rs = dataclasses.replace(
-            s,
-            app_id=run,
-            topic_mentions=f"{run}.mentions",
-            topic_dead_letter=f"{run}.mentions.dead-letter",
-            topic_classified=f"{run}.mentions.classified",
-            topic_escalations=f"{run}.escalations",
-            topic_desk=f"{run}.escalations.desk",
-            topic_feedback=f"{run}.escalations.feedback",
-            topic_corrections=f"{run}.mentions.corrections",
-            topic_relay_dead_letter=f"{run}.escalations.relay-dead-letter",
-            metrics_port=_free_port(),
-            data_dir=Path(tmp) / "data",
-        )
+        rs = s.isolated(run).replace(metrics_port=_free_port(), data_dir=Path(tmp) / "data")
         asyncio.run(ensure_topics(rs))
         log = Path(tmp) / "worker.log"
-        env = dict(os.environ)
-        for var, _default, _doc in Settings.describe():
-            env[var] = str(getattr(rs, var.removeprefix("FLASHPOINT_").lower()))
+        env = {**os.environ, **rs.environ()}
         with open(log, "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, stdout=out, stderr=out)
         try:

@@ -209,6 +209,18 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def isolated(self, run: str, app_id: str | None = None) -> Settings:
+        """These settings on topics of their own (``<run>.<default name>``) and a
+        consumer group of its own (``app_id``, default ``run``): a replay or a test
+        that never touches a deployment's topics."""
+        topics = {f.name: f"{run}.{f.default}" for f in fields(self) if f.name.startswith("topic_")}
+        return self.replace(app_id=app_id or run, **topics)
+
+    def environ(self) -> dict[str, str]:
+        """Every setting as the FLASHPOINT_* variable that gives it: what a child
+        process (a worker, a CLI command) started with these settings needs."""
+        return {f"FLASHPOINT_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
     @classmethod
     def is_secret(cls, name: str) -> bool:
         return bool(next(f for f in fields(cls) if f.name == name).metadata.get("secret"))

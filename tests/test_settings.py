@@ -44,3 +44,12 @@ def test_every_setting_is_documented() -> None:
     rows = Settings.describe()
     assert len(rows) == len(Settings.__dataclass_fields__)
     assert all(doc for _, _, doc in rows)
+
+
+def test_isolated_settings_have_topics_and_a_group_of_their_own_and_travel_as_environ() -> None:
+    s = Settings(partitions=4).isolated("r1")
+    assert (s.app_id, s.topic_mentions, s.topic_dead_letter) == ("r1", "r1.mentions", "r1.mentions.dead-letter")
+    assert s.topic_relay_dead_letter == "r1.escalations.relay-dead-letter" and s.partitions == 4
+    assert Settings().isolated("r2", app_id="flashpoint-r2").app_id == "flashpoint-r2"
+    # What a child process started with environ() reads back is the same settings.
+    assert Settings.from_env(s.environ()) == s

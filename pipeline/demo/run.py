@@ -53,10 +53,7 @@ def demo_settings(base: Settings, bootstrap: str, embedded: bool) -> Settings:
 
 
 def settings_env(s: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for var, _default, _doc in Settings.describe():
-        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
-    return env
+    return {**os.environ, **s.environ()}
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -124,10 +124,7 @@ class Worker:
 
 
 def make_worker(s: Settings, log: Path) -> Worker:
-    env = dict(os.environ)
-    for var, _d, _doc in Settings.describe():
-        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
-    return Worker(settings=s, log=log, env=env)
+    return Worker(settings=s, log=log, env={**os.environ, **s.environ()})
 
 
 @pytest.fixture
@@ -140,22 +137,13 @@ def run_settings(kafka: str, tmp_path: Path) -> Settings:
     run = f"t{uuid.uuid4().hex[:8]}"
     return Settings(
         bootstrap_servers=kafka,
-        app_id=f"flashpoint-{run}",
-        topic_mentions=f"{run}.mentions",
-        topic_dead_letter=f"{run}.mentions.dead-letter",
-        topic_classified=f"{run}.mentions.classified",
-        topic_escalations=f"{run}.escalations",
-        topic_desk=f"{run}.escalations.desk",
-        topic_feedback=f"{run}.escalations.feedback",
-        topic_corrections=f"{run}.mentions.corrections",
-        topic_relay_dead_letter=f"{run}.escalations.relay-dead-letter",
         partitions=4,
         metrics_port=free_port(),
         data_dir=tmp_path / "data",
         device="cpu",
         rebalance_timeout_seconds=10.0,
         processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
-    )
+    ).isolated(run, app_id=f"flashpoint-{run}")
 
 
 @pytest.fixture

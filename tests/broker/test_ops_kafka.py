@@ -25,10 +25,7 @@ pytestmark = pytest.mark.broker
 
 
 def cli_env(s: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    for var, _d, _doc in Settings.describe():
-        env[var] = str(getattr(s, var.removeprefix("FLASHPOINT_").lower()))
-    return env
+    return {**os.environ, **s.environ()}
 
 
 async def produce_keyed(bootstrap: str, topic: str, values: list[bytes]) -> None:
