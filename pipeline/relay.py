@@ -38,6 +38,8 @@ from typing import Any, Literal
 import aiohttp
 import orjson
 
+from pipeline.escalation import LEVELS
+
 log = logging.getLogger(__name__)
 
 Kind = Literal["pagerduty", "alertmanager", "webhook"]
@@ -103,9 +105,6 @@ def pagerduty(event: dict[str, Any], routing_key: str) -> dict[str, Any]:
     return body
 
 
-SEVERITIES = ("info", "warning", "error", "critical")
-
-
 def alertmanager(event: dict[str, Any], alert_hours: float = 24.0) -> list[dict[str, Any]]:
     """The event's alert first, then the same escalation's alerts at the other
     severities, ended now (an alert Alertmanager never saw is stored as resolved)."""
@@ -114,7 +113,7 @@ def alertmanager(event: dict[str, Any], alert_hours: float = 24.0) -> list[dict[
     now = datetime.fromisoformat(event["time"])
     ended = d["action"] in ("resolve", "false_positive")
     out = []
-    for severity in (d["severity"], *(x for x in SEVERITIES if x != d["severity"])):
+    for severity in (d["severity"], *(x for x in LEVELS if x != d["severity"])):
         firing = severity == d["severity"] and not ended
         alert: dict[str, Any] = {
             "labels": {
@@ -141,9 +140,9 @@ def passes(event: dict[str, Any], min_severity: str) -> bool:
     """Whether ``event`` is at least ``min_severity`` (an unknown severity passes: the
     receiver, or the dead-letter topic, says what is wrong with it)."""
     sev = event.get("data", {}).get("severity")
-    if sev not in SEVERITIES:
+    if sev not in LEVELS:
         return True
-    return SEVERITIES.index(sev) >= SEVERITIES.index(min_severity)
+    return LEVELS.index(sev) >= LEVELS.index(min_severity)
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,7 @@ def _brand_response(state: CascadeState, brand: str) -> dict[str, Any] | None:
     at = state.brand_answers.get(brand)
     if at is None:
         return None
-    began = state.first_event_at
-    after = (datetime.fromisoformat(at) - datetime.fromisoformat(began)).total_seconds() if began else None
+    after = state.answered_after(brand)
     return {"first_at": at, "after_seconds": None if after is None else round(after), "replies": state.brand_replies}
 
 

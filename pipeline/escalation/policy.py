@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pipeline.reach import CascadeState, Outlook
@@ -282,15 +281,14 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
         if level >= 0:
             answered = state.brand_answers.get(match.brand)
             if answered is not None:
-                reasons.append(f"{match.brand} answered {_answer_delay(state.first_event_at, answered)}.")
+                reasons.append(f"{match.brand} answered {_answer_delay(answered, state.answered_after(match.brand))}.")
             decisions.append(Decision(match, LEVELS[level], tuple(reasons)))
     return decisions
 
 
-def _answer_delay(began: str | None, answered: str) -> str:
-    if began is None:
+def _answer_delay(answered: str, seconds: float | None) -> str:
+    if seconds is None:
         return f"at {answered}"
-    seconds = (datetime.fromisoformat(answered) - datetime.fromisoformat(began)).total_seconds()
     if seconds < 0:
         return f"at {answered}, before the customer's first post here"
     return f"at {answered}, {_duration(seconds)} after the customer's first post"

@@ -105,6 +105,14 @@ class CascadeState:
             return self.lead
         return self.root if self.complaint_probability is not None else None
 
+    def answered_after(self, brand: str) -> float | None:
+        """Seconds from the customer's first post here to ``brand``'s first answer
+        (negative: the brand posted first); None while it has not answered."""
+        at = self.brand_answers.get(brand)
+        if at is None or self.first_event_at is None:
+            return None
+        return _ts(at) - _ts(self.first_event_at)
+
     @property
     def responses(self) -> int:
         return self.reposts + self.replies + self.quotes
