@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,8 +73,13 @@ class _Post:
     brand_account: bool
 
 
-def _posts(lines: Iterable[bytes], watchlist: Watchlist) -> list[_Post]:
+def _own_handles(watchlist: Watchlist) -> Callable[[str], bool]:
+    """Whether a handle is one of the watched brands' own accounts."""
     own = {h.lstrip("@").lower() for b in watchlist.brands for h in b.handles}
+    return lambda handle: handle.lstrip("@").lower() in own
+
+
+def _posts(lines: Iterable[bytes], is_brand: Callable[[str], bool]) -> list[_Post]:
     out = []
     for raw in lines:
         try:
@@ -92,7 +97,7 @@ def _posts(lines: Iterable[bytes], watchlist: Watchlist) -> list[_Post]:
                     text=str(d["text"]),
                     at=str(d["created_at"]),
                     url=d.get("url"),
-                    brand_account=str(a["handle"]).lstrip("@").lower() in own,
+                    brand_account=is_brand(str(a["handle"])),
                 )
             )
         except (ValueError, KeyError, TypeError):
@@ -115,11 +120,10 @@ def report(
 ) -> dict[str, Any]:
     """What an ops team would want to know of a replay's escalations (see the module
     docstring). The ``leaks`` counts must all be 0."""
-    posts = _posts(lines, watchlist)
+    is_brand = _own_handles(watchlist)
+    posts = _posts(lines, is_brand)
     by_url = {p.url: p for p in posts if p.url}
     by_key = {p.key: p for p in posts}
-    brand_handles = {p.handle.lower() for p in posts if p.brand_account}
-    brand_handles |= {h.lstrip("@").lower() for b in watchlist.brands for h in b.handles}
     conversations: dict[str, list[_Post]] = defaultdict(list)
     for p in posts:
         conversations[p.cascade].append(p)
@@ -136,7 +140,7 @@ def report(
     for d in escalations.values():
         kind = d.get("kind", "cascade")
         post = d.get("complaint_post") or d["root_post"]
-        if post["author_handle"].lower() in brand_handles:
+        if is_brand(post["author_handle"]):
             leaks["complaint_post_by_brand"] += 1
         if kind == "cascade":
             # The customers the conversation had when the escalation was decided.
@@ -152,7 +156,7 @@ def report(
                 leaks["reach_includes_brand"] += 1
         else:
             listed = d["pile_on"]["complaints"]
-            if any(c["author_handle"].lower() in brand_handles for c in listed):
+            if any(is_brand(c["author_handle"]) for c in listed):
                 leaks["pile_on_member_is_brand"] += 1
             times = [_ts(c["at"]) for c in listed]
             span = max(times) - min(times) if times else 0.0
@@ -163,7 +167,7 @@ def report(
         if h:
             owner = post["author_handle"].lower()
             authors = {(by_url.get(link) or by_key.get(link)) for link in h["links"]}
-            if owner in brand_handles or any(a is None or a.handle.lower() != owner for a in authors):
+            if is_brand(owner) or any(a is None or a.handle.lower() != owner for a in authors):
                 leaks["history_not_the_customers"] += 1
     for name in (
         "complaint_post_by_brand",
