@@ -50,7 +50,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline import flow
-from pipeline.app import MENTIONS_PER_BATCH
+from pipeline.agents.ingest import MENTIONS_PER_BATCH
 from pipeline.brands import Watchlist
 from pipeline.classification.verdict import Verdict
 from pipeline.flow import Incoming

@@ -157,3 +157,52 @@ def test_the_worker_command_refuses_to_start_unpatched(monkeypatch: Any, capsys:
     assert cli.main(["worker"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("flashpoint: the worker will not start: faust-streaming is 0.16.0") and err.count("\n") == 1
+
+
+class StableOffsets:
+    """An aiokafka consumer under read_committed that has not fetched yet: it knows no
+    last stable offset, and asks the broker for the ends (``ends``, one per call)."""
+
+    def __init__(self, *ends: int) -> None:
+        self.ends = list(ends)
+
+    def last_stable_offset(self, tp: TP) -> int | None:
+        return None
+
+    async def end_offsets(self, partitions: list[TP]) -> dict[TP, int]:
+        end = self.ends.pop(0) if len(self.ends) > 1 else self.ends[0]
+        return {tp: end for tp in partitions}
+
+
+def recovering(consumer: StableOffsets) -> Any:
+    return SimpleNamespace(_ensure_consumer=lambda: consumer, consumer=SimpleNamespace(in_transaction=True))
+
+
+async def test_fix_1_recovery_reads_each_changelog_to_its_stable_end(monkeypatch: Any) -> None:
+    faust_fixes.apply()
+    changelog = TP("app-cascades-changelog", 0)
+
+    async def log_ends(consumer: Any, partitions: list[TP]) -> dict[TP, int]:
+        return {tp: 42 for tp in partitions}
+
+    monkeypatch.setattr(faust_fixes, "_log_ends", log_ends)
+    # The bug, still in faust-streaming: None where the end is unknown, which recovery
+    # reads as an empty changelog, so a restarted worker starts with empty tables.
+    unpatched = faust_fixes.ORIGINALS["faust AIOKafkaConsumerThread._highwaters"]
+    assert await unpatched(recovering(StableOffsets(42)), [changelog]) == {changelog: None}
+    # The fix asks the broker.
+    assert await AIOKafkaConsumerThread._highwaters(recovering(StableOffsets(42)), [changelog]) == {changelog: 42}  # type: ignore[arg-type]
+
+
+async def test_fix_1_recovery_waits_for_a_killed_workers_transaction_to_complete(monkeypatch: Any) -> None:
+    faust_fixes.apply()
+    changelog = TP("app-cascades-changelog", 0)
+
+    async def log_ends(consumer: Any, partitions: list[TP]) -> dict[TP, int]:
+        return {tp: 42 for tp in partitions}  # written, the last commit's markers included
+
+    monkeypatch.setattr(faust_fixes, "_log_ends", log_ends)
+    # Stable up to 30 while the broker completes the commit, then 42: stopping at 30
+    # would skip records whose source offsets are committed.
+    consumer = StableOffsets(30, 42)
+    assert await AIOKafkaConsumerThread._highwaters(recovering(consumer), [changelog]) == {changelog: 42}  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ verdicts. :func:`compare` holds what a real run published against that.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,8 +90,18 @@ def expected(w: Workload, s: Settings, model: Any) -> Expected:
 VOLATILE = {"time", "escalated_at", "complaint_probability"}
 
 
+# The same probability where the event quotes it: in its posts and its reasons.
+POSTS = ("root_post", "complaint_post")
+PERCENT = re.compile(r"probability \d+%")
+
+
 def figures(event: dict[str, Any]) -> dict[str, Any]:
     data = {k: v for k, v in event["data"].items() if k not in VOLATILE}
+    for name in POSTS:
+        if isinstance(data.get(name), dict):
+            data[name] = {k: v for k, v in data[name].items() if k != "probability"}
+    if "reasons" in data:
+        data["reasons"] = [PERCENT.sub("probability N%", r) for r in data["reasons"]]
     return {"id": event["id"], "subject": event["subject"], "data": data}
 
 
