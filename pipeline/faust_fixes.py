@@ -228,6 +228,15 @@ def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
     async def _position(self: Any, tp: Any) -> int | None:
         return handover.position(tp, await position(self, tp))
 
+    ORIGINALS.update(
+        {
+            "aiokafka Fetcher.seek_to": seek_to,
+            "faust AIOKafkaConsumerThread._fetch_records": fetch_records,
+            "faust Consumer._wait_next_records": wait_next_records,
+            "faust Consumer.getmany": Consumer.getmany,
+            "faust aiokafka Consumer.position": position,
+        }
+    )
     Fetcher.seek_to = _seek_to
     AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]

@@ -1,17 +1,20 @@
-"""pipeline.faust_fixes, fixes 2 and 3: records fetched before their partition's latest
-seek are not delivered, and table recovery sees a position only up to the records the
-fetch loop has handed on. The fault suite (tests/broker/test_faults_kafka.py) runs
-them against a real broker; these pin the bookkeeping and the patched Faust methods."""
+"""pipeline.faust_fixes: the version and attribute check, and each fix's bookkeeping
+and patched methods. The ``test_fix_N_*`` tests run the library's own (unpatched)
+methods, kept in ``faust_fixes.ORIGINALS``, to show the bug each fix report in
+docs/faust-fixes.md describes, beside the patched ones. The fault suite
+(tests/broker/test_faults_kafka.py) runs them against a real broker."""
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
+from types import MethodType, SimpleNamespace
 from typing import Any
 
 from aiokafka.consumer.fetcher import Fetcher
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
+from faust.transport.utils import DefaultSchedulingStrategy
 from faust.types import TP
 
 from pipeline import faust_fixes
@@ -206,3 +209,104 @@ async def test_fix_1_recovery_waits_for_a_killed_workers_transaction_to_complete
     # would skip records whose source offsets are committed.
     consumer = StableOffsets(30, 42)
     assert await AIOKafkaConsumerThread._highwaters(recovering(consumer), [changelog]) == {changelog: 42}  # type: ignore[arg-type]
+
+
+class FaustConsumer:
+    """What Faust's ``Consumer.getmany`` and ``_wait_next_records`` touch, around one
+    fetch from aiokafka (stamped as the patched ``_fetch_records`` stamps it), with the
+    library's methods (patched or not) bound to it."""
+
+    flow_active = True
+    should_stop = False
+    _buffered_partitions: frozenset[TP] = frozenset()
+
+    def __init__(self, fetcher: Any, batch: dict[TP, list[Record]], *, patched: bool) -> None:
+        self.fetcher, self.batch = fetcher, batch
+        self.app = SimpleNamespace(
+            consumer_generation_id=1, client_only=False, monitor=SimpleNamespace(track_tp_end_offset=lambda *_: None)
+        )
+        self.scheduler = DefaultSchedulingStrategy()
+        self.not_waiting_next_records = asyncio.Event()
+        pick = (lambda name, patched_one: patched_one) if patched else (lambda name, _: faust_fixes.ORIGINALS[name])
+        self.getmany = MethodType(pick("faust Consumer.getmany", Consumer.getmany), self)
+        self._wait_next_records = MethodType(
+            pick("faust Consumer._wait_next_records", Consumer._wait_next_records), self
+        )
+        self.seek_to = pick("aiokafka Fetcher.seek_to", Fetcher.seek_to)
+        aiokafka_position = 1 + max(r.offset for rs in batch.values() for r in rs)  # past the fetch
+        self._thread = SimpleNamespace(position=lambda tp: asyncio.sleep(0, aiokafka_position))
+        self.position = MethodType(pick("faust aiokafka Consumer.position", AIOKafkaDriverConsumer.position), self)
+
+    def _get_active_partitions(self) -> set[TP]:
+        return set(self.batch)
+
+    async def _getmany(self, active_partitions: set[TP], timeout: float) -> dict[TP, list[Record]]:
+        fetched = faust_fixes.Fetched(self.batch)
+        fetched.stamp = faust_fixes.LEDGER.stamp(self.fetcher, self.batch)
+        return fetched
+
+    def highwater(self, tp: TP) -> int:
+        return 1000
+
+    def _to_message(self, tp: TP, record: Record) -> Record:
+        return record
+
+
+class SeekableFetcher:
+    """What aiokafka's ``Fetcher.seek_to`` touches."""
+
+    def __init__(self) -> None:
+        self._records: dict[TP, Any] = {}
+        self._subscriptions = SimpleNamespace(seek=lambda tp, offset: None)
+
+    def _notify(self, future: Any) -> None:
+        pass
+
+    _wait_consume_future = None
+
+
+async def delivered_around_a_seek(*, patched: bool) -> list[int]:
+    """Offsets the stream sees when recovery seeks mentions-0 back to its committed
+    offset 50 while a batch fetched before the seek (100-102) is being delivered."""
+    faust_fixes.apply()
+    fetcher = SeekableFetcher()
+    consumer = FaustConsumer(fetcher, {MENTIONS_0: [Record(100), Record(101), Record(102)]}, patched=patched)
+    delivered = []
+    async for _, record in consumer.getmany(1.0):
+        delivered.append(record.offset)
+        if record.offset == 100:
+            consumer.seek_to(fetcher, MENTIONS_0, 50)
+    return delivered
+
+
+async def test_fix_2_records_fetched_before_a_seek_are_not_delivered_after_it() -> None:
+    # The bug, still in faust-streaming: 101 and 102 come after the seek to 50; Faust
+    # books 50-100 as read, so whatever of them was not processed yet is skipped.
+    assert await delivered_around_a_seek(patched=False) == [100, 101, 102]
+    # The fix drops them; aiokafka fetches from 50 again.
+    assert await delivered_around_a_seek(patched=True) == [100]
+
+
+async def position_while_the_loop_holds_a_batch(*, patched: bool) -> list[int | None]:
+    """What table recovery reads as the changelog's position before the fetch loop has
+    handed on a batch of 10-12, after it has handed on 10, and after all of it."""
+    faust_fixes.apply()
+    changelog = TP("app-cascades-changelog", 0)
+    consumer = FaustConsumer(SeekableFetcher(), {changelog: [Record(10), Record(11), Record(12)]}, patched=patched)
+    seen = []
+    records = consumer.getmany(1.0)
+    await anext(records)  # 10 is with the loop
+    seen.append(await consumer.position(changelog))
+    await anext(records)  # 10 handed on, 11 with the loop
+    seen.append(await consumer.position(changelog))
+    async for _ in records:
+        pass
+    seen.append(await consumer.position(changelog))
+    return seen
+
+
+async def test_fix_3_recovery_sees_a_position_only_up_to_the_records_handed_on() -> None:
+    # The bug, still in faust-streaming: aiokafka's position is past the batch as soon
+    # as the fetch returns, so recovery marks the changelog done and drops 10-12.
+    assert await position_while_the_loop_holds_a_batch(patched=False) == [13, 13, 13]
+    assert await position_while_the_loop_holds_a_batch(patched=True) == [10, 11, 13]
