@@ -16,6 +16,12 @@ this class closes:
 - **Committed before a handover.** When a rebalance starts Faust drops its bookkeeping of
   acked offsets and leaves the transactions open. :meth:`Checkpoint.handover` commits what
   the agent acked instead; Faust's own commits wait until then.
+- **Nothing committed after a dropped run.** An agent that stops halfway through a
+  run leaves the run's sends in the open transactions without the run's offsets. A
+  later commit would make them visible, and the events would be processed and sent
+  again after a restart. From then on this process commits nothing
+  (:meth:`Checkpoint.detach`); when the agent failed, the worker crashes, and the
+  broker aborts the open transactions when its next life's producers start.
 - **Soon when it matters.** A commit comes every ``commit_interval`` seconds, or within
   one timer tick once an escalation waits and the stream has caught up (read_committed
   consumers see nothing before a commit).
@@ -45,6 +51,8 @@ class Host(Protocol):
 
     @property
     def consumer(self) -> Any: ...
+
+    async def crash(self, reason: BaseException) -> None: ...
 
 
 class Acker(Protocol):
@@ -93,11 +101,17 @@ class Checkpoint:
         # transactions for good (at shutdown).
         self._faust_commit: Callable[..., Awaitable[Any]] | None = None
         self._ended = False
+        # A run was dropped with its records in the open transactions: no commit may
+        # follow in this process.
+        self.broken = False
+        self._dropped = False
         # The run of events taken and not acked, and whether the agent waits for more.
         self._stream: Acker | None = None
         self._run: list[Any] = []
         self._mentions = 0
         self._waiting = False
+        # The agent holds the lock: from taking a run's first event to the run's end.
+        self._holding = False
 
     # -- the agent's side ----------------------------------------------------------------
 
@@ -110,8 +124,9 @@ class Checkpoint:
     async def take(self) -> None:
         """The agent took an event: the first of a run takes the lock."""
         self._waiting = False
-        if not self._run:
+        if not self._holding:
             await self.lock.acquire()
+            self._holding = True
             self._mentions = 0
 
     async def done(self, event: Any, mentions: int, caught_up: bool) -> None:
@@ -125,12 +140,26 @@ class Checkpoint:
             await self.end_run()
         self._waiting = bool(self._run)
 
-    def detach(self) -> None:
-        """The agent stopped (or crashed) mid-run: its events stay unacked and
-        uncommitted, to be processed again."""
-        if self._run:
+    async def detach(self, failure: BaseException | None = None) -> None:
+        """The agent stopped (``failure`` None: cancelled, the worker is stopping) or
+        failed. A run it leaves halfway stays unacked, to be processed again, and its
+        records sit in the open transactions: committing those would publish them
+        without their offsets, so nothing is committed from here on. A failed agent
+        crashes the worker (Faust would only restart the agent, on a checkpoint that can
+        no longer commit, and past the run's events); the next life's producers abort
+        the transactions."""
+        if self._holding:
             self._run = []
-            self.lock.release()
+            self._waiting = False
+            self._drop()
+        if self._dropped and failure is not None:
+            # Faust would restart the agent past the run's events, never to see them again.
+            await self._host.crash(
+                RuntimeError(
+                    f"the track agent failed halfway through a run ({type(failure).__name__}: {failure}); "
+                    "the worker starts over from the committed offsets"
+                )
+            )
 
     @property
     def open_events(self) -> int:
@@ -150,8 +179,21 @@ class Checkpoint:
             for event in events:
                 await self._stream.ack(event)
                 self.acked[event.message.tp] = event.message.offset + 1
-        finally:
-            self.lock.release()
+        except BaseException:
+            # Cancelled or failed before every event was acked: dropped as in detach().
+            self._drop()
+            raise
+        self._holding = False
+        self.lock.release()
+
+    def _drop(self) -> None:
+        """The run in hand is given up unacked, with its records in the open
+        transactions."""
+        self._dropped = True
+        if self._host.in_transaction:
+            self.broken = True
+        self._holding = False
+        self.lock.release()
 
     def escalated(self) -> None:
         """A decision for the desk or an escalation for ops was sent: commit soon."""
@@ -200,9 +242,11 @@ class Checkpoint:
             if self._waiting and self._run:
                 await self.end_run()
             host = self._host
-            if host.in_transaction and (host.rebalancing or self._ended):
+            if host.in_transaction and (host.rebalancing or self._ended or self.broken):
                 return False
             async with self.lock:
+                if self.broken:
+                    return False
                 done = bool(await original(*args, **kwargs))
                 if host.in_transaction and kwargs.get("start_new_transaction") is False:
                     # Faust ended the transactions (shutdown): one more commit, of acks
@@ -234,7 +278,7 @@ class Checkpoint:
         async with self.lock:
             # A rebalance may have begun while this waited for the run to end: Faust's
             # bookkeeping is stale then, and handover() commits instead.
-            if self._host.rebalancing:
+            if self._host.rebalancing or self.broken:
                 return
             self._last_commit = time.monotonic()
             self._escalating.clear()
@@ -256,6 +300,8 @@ class Checkpoint:
         if not self._host.in_transaction:
             return
         async with self.lock:
+            if self.broken:
+                return
             self._escalating.clear()
             await self._host.producer.buffer.flush()
             if self.acked:

@@ -118,6 +118,10 @@ class App:
         self.in_transaction = in_transaction
         self.consumer = Consumer(kafka)
         self.producer = Producer(kafka)
+        self.crashed: list[BaseException] = []
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashed.append(reason)
 
 
 class Stream:
@@ -297,14 +301,50 @@ async def test_at_shutdown_faust_ends_the_transactions_once() -> None:
     assert kafka.offsets == {CLASSIFIED_0: 1}
 
 
-async def test_an_agent_that_stops_mid_run_leaves_its_events_uncommitted() -> None:
+async def nothing_more_commits(w: Worker) -> None:
+    """Every commit the worker still makes: the timer's, Faust's (at shutdown too), a
+    handover's."""
+    await w.checkpoint.commit_now()
+    await w.checkpoint.tick()
+    assert await w.app.consumer.commit() is False
+    assert await w.app.consumer.commit(start_new_transaction=False) is False
+    await w.checkpoint.handover()
+
+
+@pytest.mark.parametrize("halfway", [False, True])
+async def test_after_a_run_is_dropped_nothing_is_committed(halfway: bool) -> None:
+    """Seen in the fault suite (a broker restart): the agent failed mid-run, and
+    Faust's shutdown commit then published the run's escalation, acked earlier on the
+    same partition, without the run's offset; the next life sent it again."""
     kafka = Kafka()
     w = Worker(kafka)
-    await w.handle(event(CLASSIFIED_0, 0), caught_up=False)
-    w.checkpoint.detach()  # the agent crashed; Faust restarts it
-    assert not w.checkpoint.lock.locked()
-    await w.checkpoint.commit_now()
+    await w.handle(event(CLASSIFIED_0, 0))  # acked, not committed yet
+    if halfway:  # the first event of a run, failing after its escalation
+        await w.checkpoint.take()
+        await w.checkpoint.send(CLASSIFIED_0, "escalations", b"key", b"0:1")
+    else:  # a run of one handled event, waiting for more
+        await w.handle(event(CLASSIFIED_0, 1), caught_up=False)
+    await w.checkpoint.detach()  # cancelled: the worker is stopping
+    assert not w.checkpoint.lock.locked() and w.checkpoint.broken
+    await nothing_more_commits(w)
+    kafka.crash()
     assert kafka.offsets == {} and kafka.escalations() == []
+    assert w.app.crashed == [], "a stopping worker is not crashed"
+
+
+async def test_an_agent_that_fails_mid_run_crashes_the_worker() -> None:
+    w = Worker(Kafka())
+    await w.checkpoint.take()
+    await w.checkpoint.detach(ConnectionError("broker gone"))
+    assert len(w.app.crashed) == 1
+    assert "failed halfway through a run (ConnectionError: broker gone)" in str(w.app.crashed[0])
+    # Between runs the agent holds nothing: its failure is Faust's to restart.
+    w2 = Worker(Kafka())
+    await w2.handle(event(CLASSIFIED_0, 0))
+    await w2.checkpoint.detach(ConnectionError("broker gone"))
+    assert w2.app.crashed == [] and not w2.checkpoint.broken
+    await w2.checkpoint.commit_now()
+    assert w2.kafka.offsets == {CLASSIFIED_0: 1}
 
 
 async def test_without_transactions_sends_are_plain() -> None:
@@ -363,6 +403,14 @@ async def work(w: Worker, events: list[Event]) -> None:
     await w.checkpoint.commit_now()
 
 
+async def agent(w: Worker, events: list[Event]) -> None:
+    """``work`` as the agent runs it: the checkpoint is detached however it ends."""
+    try:
+        await work(w, events)
+    finally:
+        await w.checkpoint.detach()
+
+
 async def suspensions(events: list[Event]) -> int:
     task = asyncio.ensure_future(work(Worker(Kafka()), events))
     n = 0
@@ -397,6 +445,33 @@ async def test_a_crash_anywhere_loses_and_doubles_nothing(crash_at: int) -> None
     kafka.crash()
     consistent(kafka, SCRIPT)
     # The next worker reads each partition from its committed offset.
+    rest = [e for e in SCRIPT if e.message.offset >= kafka.offsets.get(e.message.tp, 0)]
+    await work(Worker(kafka), rest)
+    assert sorted(kafka.escalations()) == sorted(name(e) for e in SCRIPT)
+    consistent(kafka, SCRIPT)
+
+
+@pytest.mark.parametrize("stop_at", range(CRASH_POINTS))
+async def test_an_agent_stopped_anywhere_then_every_commit_loses_and_doubles_nothing(stop_at: int) -> None:
+    """The agent stops after ``stop_at`` suspension points while the worker lives on
+    long enough for every commit it still makes (the timer's, Faust's at shutdown, a
+    handover); then the worker is gone and a new one takes over."""
+    kafka = Kafka()
+    first = Worker(kafka)
+    task = asyncio.ensure_future(agent(first, SCRIPT))
+    for _ in range(stop_at):
+        await asyncio.sleep(0)
+    for doomed in [task, *first.others]:
+        doomed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await doomed
+    first.app.rebalancing = False
+    await first.checkpoint.commit_now()
+    await first.app.consumer.commit()
+    await first.app.consumer.commit(start_new_transaction=False)
+    await first.checkpoint.handover()
+    kafka.crash()
+    consistent(kafka, SCRIPT)
     rest = [e for e in SCRIPT if e.message.offset >= kafka.offsets.get(e.message.tp, 0)]
     await work(Worker(kafka), rest)
     assert sorted(kafka.escalations()) == sorted(name(e) for e in SCRIPT)

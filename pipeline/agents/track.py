@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import faust
 import orjson
+from aiokafka.errors import IllegalOperation, KafkaError
 from faust.streams import Stream
 from faust.types import StreamT
 
@@ -133,6 +134,11 @@ class Stage:
         """An event (or one mention of a record) this code cannot handle is a bug, but it
         must not stop its partition: unacked, it would hold every later commit back. It
         goes to the dead-letter topic, for a replay once fixed."""
+        if isinstance(exc, KafkaError | IllegalOperation):
+            # Kafka's failure (IllegalOperation: a send on a transaction the producer's
+            # crash ended), not the event's: the agent fails and the worker starts
+            # over, and the event is processed again (see Checkpoint.detach).
+            raise exc
         m = event.message
         reason = f"processing failed ({type(exc).__name__}: {str(exc)[:200]}){item}; reported as a Flashpoint bug"
         letter = DeadLetter(reason, m.topic, m.partition, m.offset, datetime.now(UTC), code="processing_error")
@@ -148,13 +154,17 @@ def agent(stage: Stage) -> Callable[[StreamT[bytes]], Awaitable[None]]:
         stream = cast(Stream[bytes], source)
         manual = stream.noack()
         checkpoint.attach(manual)
+        failure: BaseException | None = None
         try:
             async for event in manual.events():
                 await checkpoint.take()
                 mentions = await stage.event(event)
                 caught_up = cast("faust.ChannelT[bytes]", stream.channel).empty()
                 await checkpoint.done(event, mentions, caught_up)
+        except Exception as exc:
+            failure = exc
+            raise
         finally:
-            checkpoint.detach()
+            await checkpoint.detach(failure)
 
     return track
