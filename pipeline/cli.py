@@ -548,7 +548,7 @@ def parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="replay a scripted mention stream through the pipeline and print escalations")
     demo.add_argument("--bootstrap-servers", help="use this Kafka instead of the embedded broker")
-    demo.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    demo.add_argument("--duration", type=float, help="stop this many seconds after the replay starts (default: Ctrl-C)")
     demo.add_argument("--speed", type=float, default=60.0, help="story seconds per real second (default 60)")
     demo.set_defaults(func=cmd_demo)
 

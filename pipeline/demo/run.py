@@ -2,7 +2,9 @@
 
 The worker runs as a child process exactly as in production (``flashpoint worker``);
 this process replays the scripted stream into the mentions topic and prints what comes
-out of the escalation and dead-letter topics. Ctrl-C or ``--duration`` stops all of it.
+out of the escalation and dead-letter topics, once the worker is ready (its model
+loaded, its partitions assigned). Ctrl-C, or ``--duration`` seconds after the replay
+starts, stops all of it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -67,7 +70,6 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
     signal.signal(signal.SIGTERM, _interrupt)
     broker = None
     worker: subprocess.Popen[bytes] | None = None
-    started = time.monotonic()
     try:
         if bootstrap is None:
             broker = EmbeddedBroker()
@@ -87,9 +89,12 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             # Its own session: Ctrl-C reaches the demo, which then stops the worker cleanly.
             start_new_session=True,
         )
-        print(f"worker pid {worker.pid} (log: {log_path}); replaying the demo stream at {speed:g}x\n", flush=True)
-        remaining = None if duration is None else max(1.0, duration - (time.monotonic() - started))
-        counts = asyncio.run(_replay_and_print(s, speed, remaining, worker))
+        print(f"worker pid {worker.pid} (log: {log_path}); waiting for it to be ready", flush=True)
+        if not _wait_ready(s, worker):
+            print(f"worker exited with code {worker.returncode}; see {log_path}", file=sys.stderr, flush=True)
+            return 1
+        print(f"replaying the demo stream at {speed:g}x\n", flush=True)
+        counts = asyncio.run(_replay_and_print(s, speed, duration, worker))
         print(
             f"\nescalations: {counts['escalations']}, dead letters: {counts['dead']}, mentions sent: {counts['sent']}",
             flush=True,
@@ -103,6 +108,22 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             _stop(worker)
         if broker is not None:
             broker.stop()
+
+
+def _wait_ready(s: Settings, worker: subprocess.Popen[bytes]) -> bool:
+    """Until the worker's /ready answers 200 (False if it exits first). Replaying
+    earlier would spend the scripted hour while the model loads: on a busy machine the
+    stream was over before the worker read it."""
+    url = f"http://127.0.0.1:{s.metrics_port}/ready"
+    while worker.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
 
 
 async def _prepare(s: Settings) -> None:

@@ -1,7 +1,8 @@
 """A real Apache Kafka (deploy/kafka.sh) and a real worker process for broker tests.
 
 Set FLASHPOINT_TEST_BOOTSTRAP_SERVERS to use a running cluster; otherwise a single
-KRaft node is started on 127.0.0.1:39092 for the session and stopped after it.
+KRaft node is started on 127.0.0.1:39092 for the session and stopped after it (39102
+for the second pytest-xdist process, and so on).
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.which("java") is not None and shutil.which("mvn") is not None,
         "java and mvn are needed to run Kafka from Maven Central jars",
     )
-    with kafka_sh(tmp_path_factory.mktemp("kafka"), KAFKA_PORT=str(KAFKA_PORT)):
-        yield f"127.0.0.1:{KAFKA_PORT}"
+    # Each pytest-xdist process (deploy/test.sh runs two) starts a broker of its own.
+    port = KAFKA_PORT + 10 * int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    with kafka_sh(tmp_path_factory.mktemp("kafka"), KAFKA_PORT=str(port)):
+        yield f"127.0.0.1:{port}"
 
 
 @contextlib.contextmanager
@@ -121,6 +124,13 @@ class Worker:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-6000:]
+
+    def started_over(self) -> list[str]:
+        """The log lines where the worker crashed and started over by itself
+        (``flashpoint worker`` re-executes itself, keeping its pid), or where a send
+        found its transaction gone: what a stalled handover looks like."""
+        signs = ("starting over in", "Can't send messages while not in transaction")
+        return [line for line in self.log.read_text(errors="replace").splitlines() if any(x in line for x in signs)]
 
 
 def make_worker(s: Settings, log: Path) -> Worker:

@@ -27,12 +27,17 @@ def test_temperature_undoes_a_known_scaling() -> None:
 
 @pytest.mark.training
 def test_train_writes_artifact_and_card_that_load(complaints_csv: Path, tmp_path: Path) -> None:
-    # A 3-fold run on the full file: the real code path, quicker than the 10-fold one.
-    config = train(complaints_csv, tmp_path, folds=3, device="cpu")
-    assert {"head.safetensors", "config.json", "MODEL_CARD.md"} <= {p.name for p in tmp_path.iterdir()}
+    # The real code path on a third of the file, 3 folds: the 10-fold run on all of it
+    # is `flashpoint model train`'s, measured in the model card, not a test's.
+    lines = complaints_csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    small = tmp_path / "third.csv"
+    small.write_text(lines[0] + "".join(lines[1::3]), encoding="utf-8")
+    out = tmp_path / "model"
+    config = train(small, out, folds=3, device="cpu")
+    assert {"head.safetensors", "config.json", "MODEL_CARD.md"} <= {p.name for p in out.iterdir()}
     cv = config["cross_validation"]
     assert 0.7 < cv["macro_f1_mean"] <= 1.0
-    assert json.loads((tmp_path / "config.json").read_text())["version"] == config["version"]
-    model = ComplaintModel.load(tmp_path, "cpu")
-    report = evaluate(model, load_csv(complaints_csv))
+    assert json.loads((out / "config.json").read_text())["version"] == config["version"]
+    model = ComplaintModel.load(out, "cpu")
+    report = evaluate(model, load_csv(small))
     assert report["macro_f1"] > 0.75 and set(report["per_class"]) == {"not_complaint", "complaint"}

@@ -12,6 +12,14 @@ import sys
 import pytest
 
 
+def demo_env() -> dict[str, str]:
+    """The demo's worker on a port of its own: other tests may run workers meanwhile."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return {**os.environ, "FLASHPOINT_METRICS_PORT": str(port)}
+
+
 def assert_nothing_left_behind(demo_output: str) -> None:
     """The worker process is gone and the embedded broker's port is closed."""
     worker_pid = int(re.search(r"worker pid (\d+)", demo_output).group(1))  # type: ignore[union-attr]
@@ -27,8 +35,9 @@ def test_demo_prints_escalations_and_dead_letters_and_leaves_nothing_behind() ->
         [sys.executable, "-m", "pipeline", "demo", "--duration", "45", "--speed", "200"],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
         check=False,
+        env=demo_env(),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     text = out.stdout
@@ -51,6 +60,7 @@ def test_ctrl_c_stops_the_demo_and_everything_it_started() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=demo_env(),
     )
     assert proc.stdout is not None
     seen: list[str] = []
