@@ -7,6 +7,6 @@ deploy/setup.sh
 .venv/bin/ruff check pipeline tests models benchmarks
 .venv/bin/ruff format --check pipeline tests models benchmarks
 .venv/bin/mypy
-# Every tier: pyproject.toml's default (`pytest` alone) is the fast one. Two processes:
-# the fault scenarios first, spread over both, the short tests filling in around them.
-.venv/bin/pytest -m "" -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
+# Every tier: pyproject.toml's default (`pytest` alone) is the fast one. Two processes,
+# a test file at a time, the fault scenarios' files first (tests/conftest.py orders them).
+.venv/bin/pytest -m "" -n 2 --dist loadfile --no-loadscope-reorder --durations=15 "$@"

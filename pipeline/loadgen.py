@@ -1,5 +1,5 @@
 """Synthetic brand traffic, for load tests: the benchmark (``benchmarks/``) and the
-fault suite (``tests/broker/test_faults_kafka.py``) replay it against real Kafka.
+fault suite (``tests/broker/test_faults_*_kafka.py``) replay it against real Kafka.
 
 :func:`workload` makes a reproducible stream shaped like real brand traffic: many
 cascades of very different sizes (a heavy tail: a few take most reposts), originals

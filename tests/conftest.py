@@ -47,28 +47,22 @@ def tideh_events_csv() -> Path:
 DATA_FIXTURES = {"complaints_csv", "seismic_example_csv", "tideh_events_csv"}
 
 
-# tryfirst: pytest-xdist reads the xdist_group marks in a hook of its own.
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The tiers, from where a test lives and what it uses: everything under
     tests/broker is ``broker`` (the fault suite ``faults`` too), and a test using the
     shared data is ``data``. ``pytest`` alone runs the fast tier (pyproject.toml);
-    ``pytest -m ""`` everything (deploy/test.sh, CI). The fault scenarios, the longest
-    tests, are put first, so that under pytest-xdist the short ones fill in around them."""
+    ``pytest -m ""`` everything (deploy/test.sh, CI). deploy/test.sh runs it on two
+    pytest-xdist processes, a file at a time (``--dist loadfile``: a file's module
+    fixtures, such as a fault scenario or a SASL broker, are made once). The fault
+    scenarios, the longest files, are put first, so that the short ones fill in around
+    them."""
     tests = REPO / "tests"
     for item in items:
         where = Path(str(item.fspath)).resolve()
         if tests / "broker" in where.parents:
             item.add_marker(pytest.mark.broker)
-            # Under pytest-xdist (deploy/test.sh: -n 2 --dist loadgroup) a broker test
-            # file runs whole in one process, so its module fixtures (a SASL broker) are
-            # made once; the fault scenarios, each minutes long, spread over both.
-            group = where.stem
-            if where.name == "test_faults_kafka.py":
+            if where.name.startswith("test_faults_"):
                 item.add_marker(pytest.mark.faults)
-                # The two crash tests share one module fixture: the SIGKILL run.
-                group = "crashes" if "sigkill" in item.name else item.name
-            item.add_marker(pytest.mark.xdist_group(group))
         if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.data)
-    items.sort(key=lambda item: not item.get_closest_marker("faults"))
+    items.sort(key=lambda item: (not item.get_closest_marker("faults"), "crashes" not in item.nodeid))

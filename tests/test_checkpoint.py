@@ -5,7 +5,7 @@ together at its commit, and a crash aborts whatever is open.
 Faust's side is faked as faust-streaming 0.15.3 behaves: one transaction per source
 partition, a stream ack books the offset in the consumer, the consumer's commit commits
 the booked offsets (and only the transactions that have one), and a rebalance drops
-the booking. The broker suite (tests/broker/test_faults_kafka.py) runs the real thing.
+the booking. The broker suite (tests/broker/test_faults_*_kafka.py) runs the real thing.
 """
 
 from __future__ import annotations

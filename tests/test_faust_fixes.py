@@ -2,7 +2,7 @@
 and patched methods. The ``test_fix_N_*`` tests run the library's own (unpatched)
 methods, kept in ``faust_fixes.ORIGINALS``, to show the bug each fix report in
 docs/faust-fixes.md describes, beside the patched ones. The fault suite
-(tests/broker/test_faults_kafka.py) runs them against a real broker."""
+(tests/broker/test_faults_*_kafka.py) runs them against a real broker."""
 
 import asyncio
 import contextlib

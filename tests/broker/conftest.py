@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from pipeline.classification import ComplaintModel
 from pipeline.kafka_admin import ensure_topics
 from pipeline.settings import Settings
 from tests.conftest import REPO, need
@@ -218,3 +219,10 @@ async def collect(
 
 def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def model() -> ComplaintModel:
+    """The complaint model, for the faultless runs the fault scenarios are held against."""
+    s = Settings.from_env()
+    return ComplaintModel.load(s.model_dir, "cpu", s.precision)
