@@ -101,9 +101,7 @@ class Checkpoint:
         # transactions for good (at shutdown).
         self._faust_commit: Callable[..., Awaitable[Any]] | None = None
         self._ended = False
-        # A run was dropped with its records in the open transactions: no commit may
-        # follow in this process.
-        self.broken = False
+        # A run was given up unacked (see detach).
         self._dropped = False
         # The run of events taken and not acked, and whether the agent waits for more.
         self._stream: Acker | None = None
@@ -190,10 +188,14 @@ class Checkpoint:
         """The run in hand is given up unacked, with its records in the open
         transactions."""
         self._dropped = True
-        if self._host.in_transaction:
-            self.broken = True
         self._holding = False
         self.lock.release()
+
+    @property
+    def broken(self) -> bool:
+        """A run was dropped with its records in the open transactions: no commit may
+        follow in this process."""
+        return self._dropped and self._host.in_transaction
 
     def escalated(self) -> None:
         """A decision for the desk or an escalation for ops was sent: commit soon."""

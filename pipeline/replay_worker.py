@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from pipeline.kafka_admin import ensure_topics, security
 from pipeline.settings import Settings
+from pipeline.telemetry.health import wait_ready
 
 
 def on_broker(
@@ -116,15 +116,12 @@ def _conversation(raw: bytes) -> bytes | None:
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited {proc.returncode}:\n{_tail(log)}")
-        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
-            if r.status == 200:
-                return
-        time.sleep(0.3)
-    raise TimeoutError(f"the worker was not ready after {timeout:.0f}s:\n{_tail(log)}")
+    try:
+        ready = wait_ready(proc, port, timeout)
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}:\n{_tail(log)}") from None
+    if not ready:
+        raise RuntimeError(f"the worker exited {proc.returncode}:\n{_tail(log)}")
 
 
 def _free_port() -> int:

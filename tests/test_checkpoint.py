@@ -428,6 +428,26 @@ async def test_the_crash_points_cover_the_whole_run() -> None:
     assert 30 < await suspensions(SCRIPT) <= CRASH_POINTS
 
 
+async def stop_after(points: int, w: Worker, task: asyncio.Future[Any]) -> None:
+    """Let ``task`` and the worker's other tasks run ``points`` suspension points, then
+    cancel them all."""
+    for _ in range(points):
+        await asyncio.sleep(0)
+    for doomed in [task, *w.others]:
+        doomed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await doomed
+
+
+async def take_over(kafka: Kafka) -> None:
+    """A new worker reads each partition from its committed offset: in the end every
+    escalation of the script is published exactly once, with its offset."""
+    rest = [e for e in SCRIPT if e.message.offset >= kafka.offsets.get(e.message.tp, 0)]
+    await work(Worker(kafka), rest)
+    assert sorted(kafka.escalations()) == sorted(name(e) for e in SCRIPT)
+    consistent(kafka, SCRIPT)
+
+
 @pytest.mark.parametrize("crash_at", range(CRASH_POINTS))
 async def test_a_crash_anywhere_loses_and_doubles_nothing(crash_at: int) -> None:
     """Events on two partitions, with the timer's and Faust's commits and a rebalance in
@@ -435,20 +455,10 @@ async def test_a_crash_anywhere_loses_and_doubles_nothing(crash_at: int) -> None
     over from the committed offsets. Every escalation is published exactly once."""
     kafka = Kafka()
     first = Worker(kafka)
-    task = asyncio.ensure_future(work(first, SCRIPT))
-    for _ in range(crash_at):
-        await asyncio.sleep(0)
-    for doomed in [task, *first.others]:
-        doomed.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await doomed
+    await stop_after(crash_at, first, asyncio.ensure_future(work(first, SCRIPT)))
     kafka.crash()
     consistent(kafka, SCRIPT)
-    # The next worker reads each partition from its committed offset.
-    rest = [e for e in SCRIPT if e.message.offset >= kafka.offsets.get(e.message.tp, 0)]
-    await work(Worker(kafka), rest)
-    assert sorted(kafka.escalations()) == sorted(name(e) for e in SCRIPT)
-    consistent(kafka, SCRIPT)
+    await take_over(kafka)
 
 
 @pytest.mark.parametrize("stop_at", range(CRASH_POINTS))
@@ -458,13 +468,7 @@ async def test_an_agent_stopped_anywhere_then_every_commit_loses_and_doubles_not
     handover); then the worker is gone and a new one takes over."""
     kafka = Kafka()
     first = Worker(kafka)
-    task = asyncio.ensure_future(agent(first, SCRIPT))
-    for _ in range(stop_at):
-        await asyncio.sleep(0)
-    for doomed in [task, *first.others]:
-        doomed.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await doomed
+    await stop_after(stop_at, first, asyncio.ensure_future(agent(first, SCRIPT)))
     first.app.rebalancing = False
     await first.checkpoint.commit_now()
     await first.app.consumer.commit()
@@ -472,7 +476,4 @@ async def test_an_agent_stopped_anywhere_then_every_commit_loses_and_doubles_not
     await first.checkpoint.handover()
     kafka.crash()
     consistent(kafka, SCRIPT)
-    rest = [e for e in SCRIPT if e.message.offset >= kafka.offsets.get(e.message.tp, 0)]
-    await work(Worker(kafka), rest)
-    assert sorted(kafka.escalations()) == sorted(name(e) for e in SCRIPT)
-    consistent(kafka, SCRIPT)
+    await take_over(kafka)

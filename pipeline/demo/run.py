@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from pipeline.demo.stream import script
 from pipeline.kafka_admin import ensure_topics, security, wait_for_broker
 from pipeline.ops import follow, format_dead_letter, format_escalation
 from pipeline.settings import Settings
+from pipeline.telemetry.health import wait_ready
 
 
 def demo_settings(base: Settings, bootstrap: str, embedded: bool) -> Settings:
@@ -90,7 +90,9 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             start_new_session=True,
         )
         print(f"worker pid {worker.pid} (log: {log_path}); waiting for it to be ready", flush=True)
-        if not _wait_ready(s, worker):
+        # Replaying earlier would spend the scripted hour while the model loads: on a
+        # busy machine the stream was over before the worker read it.
+        if not wait_ready(worker, s.metrics_port):
             print(f"worker exited with code {worker.returncode}; see {log_path}", file=sys.stderr, flush=True)
             return 1
         print(f"replaying the demo stream at {speed:g}x\n", flush=True)
@@ -108,22 +110,6 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
             _stop(worker)
         if broker is not None:
             broker.stop()
-
-
-def _wait_ready(s: Settings, worker: subprocess.Popen[bytes]) -> bool:
-    """Until the worker's /ready answers 200 (False if it exits first). Replaying
-    earlier would spend the scripted hour while the model loads: on a busy machine the
-    stream was over before the worker read it."""
-    url = f"http://127.0.0.1:{s.metrics_port}/ready"
-    while worker.poll() is None:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 async def _prepare(s: Settings) -> None:

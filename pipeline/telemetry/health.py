@@ -7,9 +7,12 @@ into :class:`Readiness`). Faust's web server stays off: it would also serve its 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -87,6 +90,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         # Probes hit this every few seconds: access lines would drown the worker's log.
         pass
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float | None = None) -> bool:
+    """Until the worker process ``proc`` answers 200 on /ready (True), or exits first
+    (False). TimeoutError after ``timeout`` seconds (None: no limit)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while proc.poll() is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"the worker was not ready after {timeout:.0f}s")
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as r:
+            if r.status == 200:
+                return True
+        time.sleep(0.3)
+    return False
 
 
 def serve(port: int, readiness: Readiness, host: str = "0.0.0.0") -> ThreadingHTTPServer:

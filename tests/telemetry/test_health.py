@@ -1,13 +1,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from pipeline.telemetry.health import Readiness, serve
+from pipeline.telemetry.health import Readiness, serve, wait_ready
 
 
 @pytest.fixture
@@ -68,3 +71,20 @@ def test_metrics_are_served_and_nothing_else_is(endpoint: tuple[str, Readiness])
     # Faust's web server would answer these with table contents: here they do not exist.
     for path in ("/", "/table/cascades/", "/router/", "/graph/"):
         assert get(url + path)[0] == 404, path
+
+
+def test_wait_ready_until_200_an_exit_or_the_timeout(endpoint: tuple[str, Readiness]) -> None:
+    url, readiness = endpoint
+    port = int(url.rsplit(":", 1)[1])
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with pytest.raises(TimeoutError, match="not ready after 1s"):
+            wait_ready(alive, port, timeout=1.0)  # 503: the model is not loaded
+        readiness.set(model_loaded=True, assigned=True, broker_ok_at=time.monotonic())
+        assert wait_ready(alive, port, timeout=10.0) is True
+    finally:
+        alive.kill()
+        alive.wait()
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    assert wait_ready(exited, port) is False  # gone before it was ready: no waiting forever
