@@ -109,6 +109,7 @@ def build(
     readiness = readiness or Readiness()
     faust_fixes.apply()
     app = make_app(s)
+    faust_fixes.bound_fetches(app, s.fetch_max_wait_seconds, s.fetch_min_bytes)
     topics = make_topics(app, s)
     # The track agent's table writes, sent once per run of events (pipeline.tables).
     changes = Changes()

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any, NamedTuple
@@ -129,6 +130,19 @@ class SeekLedger:
 
 # One per process: a worker runs one app, whose consumer has one fetcher.
 LEDGER = SeekLedger()
+
+# Each app's fetch bound for its worker consumer (max wait in ms, min bytes): Faust
+# hard-codes a 1.5 s wait and 1 byte (see bound_fetches).
+FETCH_LIMITS: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()
+
+
+def bound_fetches(app: Any, max_wait_seconds: float, min_bytes: int) -> None:
+    """Set how long the broker may hold ``app``'s worker-consumer fetches, and for how
+    many bytes. Faust creates that consumer with ``fetch_max_wait_ms=1500`` and
+    ``fetch_min_bytes=1`` whatever its settings say; aiokafka leaves a partition whose
+    fetched records are still unread out of the fetch in flight, so a drained partition
+    can wait for the whole 1.5 s (docs/performance.md, the fetch stall)."""
+    FETCH_LIMITS[app] = (max(1, round(max_wait_seconds * 1000)), min_bytes)
 
 
 class Fetched(dict[Any, Any]):
@@ -267,6 +281,7 @@ def _patched() -> dict[str, tuple[object, str]]:
         "faust AIOKafkaConsumerThread._fetch_records": (AIOKafkaConsumerThread, "_fetch_records"),
         "faust AIOKafkaConsumerThread._highwaters": (AIOKafkaConsumerThread, "_highwaters"),
         "faust AIOKafkaConsumerThread._ensure_consumer": (AIOKafkaConsumerThread, "_ensure_consumer"),
+        "faust AIOKafkaConsumerThread._create_worker_consumer": (AIOKafkaConsumerThread, "_create_worker_consumer"),
         "faust Consumer._wait_next_records": (Consumer, "_wait_next_records"),
         "faust Consumer.getmany": (Consumer, "getmany"),
         "faust aiokafka Consumer.position": (AIOKafkaConsumer, "position"),
@@ -296,7 +311,7 @@ def check(versions: Mapping[str, str] | None = None) -> list[str]:
     from aiokafka import AIOKafkaConsumer as KafkaConsumer
 
     init = inspect.getsource(KafkaConsumer.__init__)
-    for attr in ("_client", "_fetcher"):
+    for attr in ("_client", "_fetcher", "_fetch_max_wait_ms", "_fetch_min_bytes"):
         if f"self.{attr} =" not in init:
             problems.append(f"aiokafka AIOKafkaConsumer.{attr} is gone: a fix in pipeline/faust_fixes.py reads it")
     return problems
@@ -337,5 +352,18 @@ def apply() -> None:
 
     ORIGINALS["faust AIOKafkaConsumerThread._highwaters"] = AIOKafkaConsumerThread._highwaters
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+
+    create = AIOKafkaConsumerThread._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        limits = FETCH_LIMITS.get(self.app)
+        if limits is not None:
+            # Read by aiokafka when the consumer starts and makes its fetcher.
+            consumer._fetch_max_wait_ms, consumer._fetch_min_bytes = limits
+        return consumer
+
+    ORIGINALS["faust AIOKafkaConsumerThread._create_worker_consumer"] = create
+    AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     _stamp_fetches(LEDGER, HANDOVER)
     _applied = True

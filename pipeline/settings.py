@@ -116,6 +116,13 @@ class Settings:
         "and the stream has caught up.",
         default=0.2,
     )
+    # Faust's consumer waits up to 1.5 s for a fetch to fill; a partition drained in the
+    # meantime is left out of the fetch in flight and its next records wait for it
+    # (docs/performance.md, the fetch stall).
+    fetch_max_wait_seconds: float = _doc(
+        "Longest the broker holds a fetch of the worker's consumer for more records.", default=1.5
+    )
+    fetch_min_bytes: int = _doc("Bytes a fetch of the worker's consumer waits for, unless the wait ends.", default=1)
     max_pending_per_cascade: int = _doc(
         "Events of a cascade folded in before its root arrives, at most; later ones are only counted.", default=10_000
     )
@@ -188,6 +195,8 @@ class Settings:
             problems.append("device must be auto, cpu or cuda[:N]")
         if self.precision not in ("auto", "fp32", "bf16", "int8"):
             problems.append("precision must be auto, fp32, bf16 or int8")
+        if not 0.0 < self.fetch_max_wait_seconds <= 30.0 or self.fetch_min_bytes < 1:
+            problems.append("fetch_max_wait_seconds must be within (0, 30] and fetch_min_bytes >= 1")
         if self.cascade_ttl_seconds <= 0 or self.sweep_interval_seconds <= 0:
             problems.append("cascade_ttl_seconds and sweep_interval_seconds must be > 0")
         if self.kafka_security_protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):

@@ -310,3 +310,25 @@ async def test_fix_3_recovery_sees_a_position_only_up_to_the_records_handed_on()
     # as the fetch returns, so recovery marks the changelog done and drops 10-12.
     assert await position_while_the_loop_holds_a_batch(patched=False) == [13, 13, 13]
     assert await position_while_the_loop_holds_a_batch(patched=True) == [10, 11, 13]
+
+
+def test_the_worker_consumer_fetches_with_the_bound_it_is_given(tmp_path: Any) -> None:
+    from pipeline.app import make_app
+    from pipeline.settings import Settings
+
+    faust_fixes.apply()
+    s = Settings(data_dir=tmp_path, fetch_max_wait_seconds=0.01, fetch_min_bytes=4096)
+    bounded, plain = make_app(s), make_app(s.replace(app_id="flashpoint-other"))
+    faust_fixes.bound_fetches(bounded, s.fetch_max_wait_seconds, s.fetch_min_bytes)
+
+    async def fetch_limits(app: Any, create: Any) -> tuple[int, int]:
+        thread = app.consumer._thread
+        consumer = create(thread, app.transport)
+        return consumer._fetch_max_wait_ms, consumer._fetch_min_bytes
+
+    patched = AIOKafkaConsumerThread._create_worker_consumer
+    original = faust_fixes.ORIGINALS["faust AIOKafkaConsumerThread._create_worker_consumer"]
+    assert asyncio.run(fetch_limits(bounded, patched)) == (10, 4096)
+    # An app without a bound keeps Faust's fetches, as does Faust's own method.
+    assert asyncio.run(fetch_limits(plain, patched)) == (1500, 1)
+    assert asyncio.run(fetch_limits(bounded, original)) == (1500, 1)

@@ -133,6 +133,20 @@ class Worker:
         signs = ("starting over in", "Can't send messages while not in transaction")
         return [line for line in self.log.read_text(errors="replace").splitlines() if any(x in line for x in signs)]
 
+    def evidence(self, *names: str, around: int = 30) -> str:
+        """For a failed scenario: the log lines naming any of ``names`` (cascades, say),
+        and each error with the lines before it (what failed an agent, why the worker
+        started over), in order, at most ``around`` before each error."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        keep: set[int] = set()
+        for i, line in enumerate(lines):
+            if any(n in line for n in names):
+                keep.add(i)
+            if " ERROR " in line or "starting over in" in line or line.startswith("Traceback"):
+                keep.update(range(max(0, i - around), i + 1))
+        picked = [f"{i}: {lines[i][:400]}" for i in sorted(keep)]
+        return f"--- {self.log.name} ({len(lines)} lines) ---\n" + "\n".join(picked[-400:])
+
 
 def make_worker(s: Settings, log: Path) -> Worker:
     return Worker(settings=s, log=log, env={**os.environ, **s.environ()})

@@ -17,7 +17,7 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ def drain(s: Settings, replayer: Replayer, workers: list[Worker], timeout: float
     raise AssertionError("the group never caught up:\n" + "\n".join(w.tail() for w in workers))
 
 
-def account(s: Settings, exp: Expected, w: Workload) -> dict[str, Any]:
+def account(s: Settings, exp: Expected, w: Workload, workers: Sequence[Worker] = ()) -> dict[str, Any]:
     """What the topics hold now against the faultless run; asserts nothing lost or
     doubled. Whether the figures match is left to the caller (see CRASH_FIGURES)."""
     published = asyncio.run(read_all(s.bootstrap_servers, s.topic_escalations))
@@ -128,11 +128,25 @@ def account(s: Settings, exp: Expected, w: Workload) -> dict[str, Any]:
         "redelivered_internally": len(items) - len(forwarded),
         "different_examples": outcome.different[:3],
     }
-    assert not outcome.lost, f"lost escalations: {outcome.lost[:10]}; unexpected: {outcome.unexpected[:10]}"
-    assert not outcome.duplicated, f"duplicated escalations: {list(outcome.duplicated.items())[:10]}"
-    assert not outcome.unexpected, f"unexpected escalations: {outcome.unexpected[:10]}"
-    assert forwarded == exp.forwarded, f"mentions missing from the cascade stage: {len(exp.forwarded - forwarded)}"
-    assert len(dead_offsets) == exp.dead, "every malformed message dead-lettered, once per input offset"
+    problems = []
+    if outcome.lost:
+        problems.append(f"lost escalations: {outcome.lost[:10]}")
+    if outcome.duplicated:
+        problems.append(f"duplicated escalations: {list(outcome.duplicated.items())[:10]}")
+    if outcome.unexpected:
+        problems.append(f"unexpected escalations: {outcome.unexpected[:10]}")
+    if forwarded != exp.forwarded:
+        missing = sorted(exp.forwarded - forwarded)
+        problems.append(f"mentions missing from the cascade stage: {len(missing)} ({missing[:10]})")
+    if len(dead_offsets) != exp.dead:
+        problems.append(f"dead letters: {len(dead_offsets)} input offsets, expected {exp.dead}")
+    if problems:
+        # The cascades involved, as the worker logs name them ('Acme/twitter:r7-1104 open
+        # info' is cascade twitter:r7-1104), with every error the workers logged.
+        cascades = {d.split()[0].split("/", 1)[-1] for d in outcome.lost[:10] + outcome.unexpected[:10]}
+        cascades |= {str(i) for i in list(outcome.duplicated)[:10]}
+        evidence = "\n".join(w.evidence(*sorted(cascades)) for w in workers)
+        raise AssertionError("\n".join(problems) + "\n" + evidence)
     return report
 
 
@@ -149,7 +163,7 @@ def settle(
     """Drain, account (asserting nothing lost or doubled) and write the scenario's
     report: what the topics hold, ``facts`` of the scenario, and its timing."""
     drained = drain(s, replayer, workers, timeout=600)
-    report = account(s, exp, load) | facts
+    report = account(s, exp, load, workers) | facts
     report |= {
         "wall_seconds": round(time.monotonic() - began, 1),
         "caught_up_after_last_sent_seconds": round(drained, 1),

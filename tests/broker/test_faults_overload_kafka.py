@@ -84,7 +84,7 @@ def test_overload_five_times_capacity(settings: Settings, tmp_path: Path, model:
         burst_s = burst.finished_at - began
         backlog = asyncio.run(behind(s))
         drained = drain(s, burst, [worker], timeout=1800)
-        report = account(s, exp, load)
+        report = account(s, exp, load, [worker])
         end = rss.samples[-1][0]
         report |= {
             "capacity_mentions_per_s": round(capacity),

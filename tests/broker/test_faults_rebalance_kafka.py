@@ -67,8 +67,8 @@ def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, mod
         wait_until_shared(workers, s)
         facts["shared_again_after_s"] = round(time.monotonic() - t, 1)
         settle("rebalance", s, exp, load, replayer, workers, began, facts)
-        assert workers[0].started_over() == [], workers[0].tail()
-        assert workers[1].started_over() == [], workers[1].tail()
+        assert workers[0].started_over() == [], workers[0].evidence()
+        assert workers[1].started_over() == [], workers[1].evidence()
     finally:
         for w in workers:
             w.stop()
