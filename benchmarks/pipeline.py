@@ -199,6 +199,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def versus(spec: str) -> dict[str, Any]:
+    """``"a=1,b=2"``: those settings, parsed as the environment would be."""
+    pairs = dict(item.split("=", 1) for item in spec.split(",") if item.strip())
+    parsed = Settings.from_env({f"FLASHPOINT_{k.strip().upper()}": v for k, v in pairs.items()})
+    return {k.strip(): getattr(parsed, k.strip()) for k in pairs}
+
+
 def fresh(base: Settings, **changes: Any) -> Settings:
     """Topics and a consumer group of their own for one phase."""
     run = f"b{uuid.uuid4().hex[:8]}"
@@ -614,6 +621,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loads", default="0.5,0.9", help="offered load, as fractions of the saturation rate")
     p.add_argument("--latency-seconds", type=float, default=60.0)
     p.add_argument(
+        "--versus",
+        metavar="SETTING=VALUE,...",
+        help="a second arm for the latency phase: each load is run with the settings as they are and with these "
+        "changed (e.g. fetch_max_wait_seconds=0.01,fetch_min_bytes=4096), alternating, --latency-repeats times each",
+    )
+    p.add_argument("--latency-repeats", type=int, default=1, help="runs of each latency load (per arm)")
+    p.add_argument(
         "--warmup-seconds",
         type=float,
         default=15.0,
@@ -681,13 +695,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repost path: {reposts.cascade_events_per_s}/s cascade events", flush=True)
         result["latency"] = []
         if "latency" not in skip:
+            arms = {"as set": {}} | ({"versus": versus(args.versus)} if args.versus else {})
+            result["arms"] = arms
             for i, frac in enumerate(float(x) for x in args.loads.split(",")):
                 rate = frac * saturation_rate
                 load = workload(int(rate * args.latency_seconds), originals=args.originals, seed=200 + i)
                 warm = workload(int(rate * args.warmup_seconds), originals=args.originals, seed=300 + i)
-                row = offered(fresh(base), load, rate, logs / f"latency{i}", warm) | {"fraction": frac}
-                result["latency"].append(row)
-                print(f"latency at {frac:.0%}: {row}", flush=True)
+                # Arms alternate, so that a drift of the machine over the phase falls on both.
+                for r in range(args.latency_repeats):
+                    for arm, changes in arms.items():
+                        log = logs / f"latency{i}-{arm.replace(' ', '-')}-{r}"
+                        row = offered(fresh(base, **changes), load, rate, log, warm) | {"fraction": frac, "arm": arm}
+                        result["latency"].append(row)
+                        print(f"latency at {frac:.0%} ({arm}, run {r + 1}): {row}", flush=True)
         if "naive" not in skip:
             naive_load = workload(args.naive_mentions, originals=args.originals, seed=103)
             naive = saturate(fresh(base), naive_load, logs / "naive", args=("--naive",))

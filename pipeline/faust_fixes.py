@@ -361,6 +361,7 @@ def apply() -> None:
         if limits is not None:
             # Read by aiokafka when the consumer starts and makes its fetcher.
             consumer._fetch_max_wait_ms, consumer._fetch_min_bytes = limits
+            log.info("the worker consumer's fetches wait at most %d ms for %d bytes", *limits)
         return consumer
 
     ORIGINALS["faust AIOKafkaConsumerThread._create_worker_consumer"] = create
