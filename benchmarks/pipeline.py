@@ -695,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"repost path: {reposts.cascade_events_per_s}/s cascade events", flush=True)
         result["latency"] = []
         if "latency" not in skip:
-            arms = {"as set": {}} | ({"versus": versus(args.versus)} if args.versus else {})
+            arms: dict[str, dict[str, Any]] = {"as set": {}} | ({"versus": versus(args.versus)} if args.versus else {})
             result["arms"] = arms
             for i, frac in enumerate(float(x) for x in args.loads.split(",")):
                 rate = frac * saturation_rate

@@ -196,7 +196,8 @@ def fresh_only(getmany: Getmany, ledger: SeekLedger, handover: Handover) -> Getm
             if ledger.stale(getattr(self, "_flashpoint_stamp", None), tp):
                 ledger.dropped += 1
                 STALE_RECORDS.inc()
-                log.debug("record fetched before a seek dropped", extra={"topic": tp.topic, "partition": tp.partition})
+                where = f"{tp.topic}[{tp.partition}]@{message.offset}"
+                log.info("%s fetched before the partition's latest seek: dropped", where)
             else:
                 # The loop asks for the next record only once it has handed this one on.
                 yield tp, message
@@ -213,6 +214,7 @@ def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
         # as fresh, which is what happened before this fix; never the other way round,
         # which would drop records aiokafka does not fetch again.
         ledger.sought(self, tp)
+        log.info("%s[%d] sought to offset %d", tp.topic, tp.partition, offset)
         seek_to(self, tp, offset)
 
     fetch_records = AIOKafkaConsumerThread._fetch_records
@@ -284,6 +286,7 @@ def _patched() -> dict[str, tuple[object, str]]:
         "faust AIOKafkaConsumerThread._create_worker_consumer": (AIOKafkaConsumerThread, "_create_worker_consumer"),
         "faust Consumer._wait_next_records": (Consumer, "_wait_next_records"),
         "faust Consumer.getmany": (Consumer, "getmany"),
+        "faust Consumer._add_gap": (Consumer, "_add_gap"),
         "faust aiokafka Consumer.position": (AIOKafkaConsumer, "position"),
     }
 
@@ -349,6 +352,24 @@ def apply() -> None:
         else:
             log.warning("changelog transactions still open after %.0f s; recovering to what is stable", SETTLE_SECONDS)
         return offsets
+
+    add_gap = Consumer._add_gap
+
+    async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        # Offsets Faust will commit as done without having delivered them: transaction
+        # markers and aborted records, or records skipped. Logged, so that a skip shows.
+        log.info(
+            "offsets %d to %d of %s[%d] booked as read without delivery (committed %s)",
+            offset_from,
+            offset_to,
+            tp.topic,
+            tp.partition,
+            self._committed_offset.get(tp),
+        )
+        await add_gap(self, tp, offset_from, offset_to)
+
+    ORIGINALS["faust Consumer._add_gap"] = add_gap
+    Consumer._add_gap = _add_gap  # type: ignore[method-assign]
 
     ORIGINALS["faust AIOKafkaConsumerThread._highwaters"] = AIOKafkaConsumerThread._highwaters
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

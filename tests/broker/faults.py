@@ -143,7 +143,7 @@ def account(s: Settings, exp: Expected, w: Workload, workers: Sequence[Worker] =
     if problems:
         # The cascades involved, as the worker logs name them ('Acme/twitter:r7-1104 open
         # info' is cascade twitter:r7-1104), with every error the workers logged.
-        cascades = {d.split()[0].split("/", 1)[-1] for d in outcome.lost[:10] + outcome.unexpected[:10]}
+        cascades = {d.rsplit(" ", 2)[0].split("/", 1)[-1] for d in outcome.lost[:10] + outcome.unexpected[:10]}
         cascades |= {str(i) for i in list(outcome.duplicated)[:10]}
         evidence = "\n".join(w.evidence(*sorted(cascades)) for w in workers)
         raise AssertionError("\n".join(problems) + "\n" + evidence)
