@@ -357,11 +357,14 @@ def apply() -> None:
 
     async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         # Offsets Faust will commit as done without having delivered them: transaction
-        # markers and aborted records, or records skipped. Logged, so that a skip shows.
-        log.info(
+        # markers (one offset each, so at debug), aborted records, or records skipped.
+        # Logged, so that a skip shows.
+        # (Faust passes the offset it is delivering as offset_to.)
+        log.log(
+            logging.DEBUG if offset_to - offset_from <= 1 else logging.INFO,
             "offsets %d to %d of %s[%d] booked as read without delivery (committed %s)",
             offset_from,
-            offset_to,
+            offset_to - 1,
             tp.topic,
             tp.partition,
             self._committed_offset.get(tp),
