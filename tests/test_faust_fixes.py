@@ -332,3 +332,65 @@ def test_the_worker_consumer_fetches_with_the_bound_it_is_given(tmp_path: Any) -
     # An app without a bound keeps Faust's fetches, as does Faust's own method.
     assert asyncio.run(fetch_limits(plain, patched)) == (1500, 1)
     assert asyncio.run(fetch_limits(bounded, original)) == (1500, 1)
+
+
+async def _seek_while_records_arrive(perform_seek: Any) -> list[int]:
+    """Faust's fetch loop and its perform_seek at the end of a recovery, interleaved as
+    the fault suite saw them: offsets up to 1063 of a partition were handed to the loop
+    before the recovery (flow suspended, so never processed); the seek back to the
+    committed 1014 lands in aiokafka first, and aiokafka's fetch from there reaches the
+    loop while perform_seek still awaits the other partitions' committed offsets. The
+    offsets the loop delivers are returned."""
+    ledger = faust_fixes.SeekLedger()
+    fetcher = object()
+    sought, seek_done = asyncio.Event(), asyncio.Event()
+
+    async def seek_to_committed() -> dict[TP, int]:
+        ledger.sought(fetcher, MENTIONS_0)
+        sought.set()
+        await asyncio.sleep(0.05)  # the other partitions' committed offsets
+        return {MENTIONS_0: 1014}
+
+    consumer = SimpleNamespace(
+        _read_offset={MENTIONS_0: 1063}, _committed_offset={}, seek_to_committed=seek_to_committed
+    )
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
+        await sought.wait()
+        self._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0])  # fetched after the seek
+        for offset in (1014, 1015, 1016):
+            yield MENTIONS_0, Record(offset)
+        await seek_done.wait()  # the next fetch
+        self._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0])
+        for offset in (1064, 1065):
+            yield MENTIONS_0, Record(offset)
+
+    delivered = []
+
+    async def seek() -> None:
+        await perform_seek(consumer)
+        seek_done.set()
+
+    async def fetch_loop() -> None:
+        # Faust's Consumer._drain_messages, its read-offset rule only.
+        async for tp, message in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0):
+            read = consumer._read_offset.get(tp)
+            if read is None or message.offset >= read:
+                delivered.append(message.offset)
+                consumer._read_offset[tp] = message.offset
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(asyncio.gather(seek(), fetch_loop()), 5)
+    return delivered
+
+
+async def test_fix_4_nothing_reaches_the_fetch_loop_while_it_seeks() -> None:
+    faust_fixes.apply()
+    assert Consumer.perform_seek.__module__ == "pipeline.faust_fixes"
+    original = faust_fixes.ORIGINALS["faust Consumer.perform_seek"]
+    # Unpatched: the records fetched from the committed offset meet the read offset of
+    # what went before the seek and are dropped as already read; Faust then books
+    # 1015-1063 as a gap and commits past them.
+    assert await _seek_while_records_arrive(original) == [1064, 1065]
+    # Patched: the loop waits for the seek, then delivers from the committed offset.
+    assert await _seek_while_records_arrive(faust_fixes.hold_during_seeks(original)) == [1014, 1015, 1016, 1064, 1065]
