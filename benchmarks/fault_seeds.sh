@@ -7,7 +7,8 @@
 #   benchmarks/fault_seeds.sh RESULTS SEED... [-- PYTEST_ARGS]
 #
 # The environment passes through: FLASHPOINT_FAULT_KILLS and FLASHPOINT_FAULT_MENTIONS
-# size the scenario (tests/broker/faults.py); FLASHPOINT_TEST_BOOTSTRAP_SERVERS names a
+# size the scenario, FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS and _MIN_BYTES set the
+# fetch bound (tests/broker/faults.py); FLASHPOINT_TEST_BOOTSTRAP_SERVERS names a
 # running broker (one is started on port 29192 otherwise); PYTHONPATH may point at
 # another tree (a fix reverted, say) to run its pipeline package with these tests.
 set -euo pipefail
