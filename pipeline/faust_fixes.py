@@ -1,4 +1,4 @@
-"""Four fixes to faust-streaming 0.15.3, applied when the worker builds its app.
+"""Five fixes to faust-streaming 0.15.3, applied when the worker builds its app.
 
 1. Table recovery skipped changelogs under exactly_once. To find where each changelog
 ends, faust asks its consumer for ``last_stable_offset(tp)``. aiokafka only knows that
@@ -55,6 +55,12 @@ next fetch came, and committed past them. The fault suite, with the fetch bound 
 five SIGKILLs at seed 4, lost 50 mentions on each of two partitions that way (100
 mentions, 10 escalations). The fetch loop now waits while ``perform_seek`` runs.
 
+5. Standby recovery sought to an invalid offset. Faust's ``Recovery._seek_offsets``
+maps only -1 to 0; a standby changelog partition with no valid offset reached
+aiokafka's seek, which raised "Offset must be a positive integer": recovery crashed and
+the worker stopped (seen in the rebalance scenario, when the killed worker came back
+and the survivor's standbys were assigned). Such a partition is now read from its start.
+
 Faust's gap bookings of more than one offset, aiokafka's seeks and the records fix 2
 drops are logged, so a skipped record shows in the worker's log.
 """
@@ -65,12 +71,13 @@ import asyncio
 import logging
 import time
 import weakref
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -328,6 +335,7 @@ def _patched() -> dict[str, tuple[object, str]]:
         "faust Consumer.getmany": (Consumer, "getmany"),
         "faust Consumer._add_gap": (Consumer, "_add_gap"),
         "faust Consumer.perform_seek": (Consumer, "perform_seek"),
+        "faust Recovery._seek_offsets": (Recovery, "_seek_offsets"),
         "faust aiokafka Consumer.position": (AIOKafkaConsumer, "position"),
     }
 
@@ -414,6 +422,19 @@ def apply() -> None:
 
     ORIGINALS["faust Consumer._add_gap"] = add_gap
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]
+
+    seek_offsets = Recovery._seek_offsets
+
+    async def _seek_offsets(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+        # Fix 5: Faust maps only -1 ("nothing read yet") to 0; a standby partition with no
+        # offset recorded reached aiokafka's seek as an invalid offset ("Offset must be a
+        # positive integer"), which crashed recovery and stopped the worker. Reading such
+        # a changelog from its start is always safe.
+        valid = Counter({tp: offsets[tp] if isinstance(offsets[tp], int) and offsets[tp] >= -1 else -1 for tp in tps})
+        await seek_offsets(self, consumer, tps, valid, title)
+
+    ORIGINALS["faust Recovery._seek_offsets"] = seek_offsets
+    Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]
 
     ORIGINALS["faust AIOKafkaConsumerThread._highwaters"] = AIOKafkaConsumerThread._highwaters
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

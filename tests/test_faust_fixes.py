@@ -394,3 +394,25 @@ async def test_fix_4_nothing_reaches_the_fetch_loop_while_it_seeks() -> None:
     assert await _seek_while_records_arrive(original) == [1064, 1065]
     # Patched: the loop waits for the seek, then delivers from the committed offset.
     assert await _seek_while_records_arrive(faust_fixes.hold_during_seeks(original)) == [1014, 1015, 1016, 1064, 1065]
+
+
+async def test_fix_5_standby_recovery_never_seeks_to_an_invalid_offset() -> None:
+    from collections import Counter
+
+    from faust.tables.recovery import Recovery
+
+    faust_fixes.apply()
+    sought: list[dict[TP, Any]] = []
+
+    class FakeConsumer:
+        async def seek_wait(self, offsets: dict[TP, Any]) -> None:
+            sought.append(dict(offsets))
+
+    offsets: Counter[TP] = Counter({MENTIONS_0: None, MENTIONS_1: 7})  # type: ignore[dict-item]
+    original = faust_fixes.ORIGINALS["faust Recovery._seek_offsets"]
+    await original(SimpleNamespace(), FakeConsumer(), {MENTIONS_0, MENTIONS_1}, offsets, "standby")
+    # Unpatched, the missing offset reaches aiokafka's seek, which raises "Offset must
+    # be a positive integer" and crashes recovery.
+    assert sought[-1] == {MENTIONS_0: None, MENTIONS_1: 7}
+    await Recovery._seek_offsets(SimpleNamespace(), FakeConsumer(), {MENTIONS_0, MENTIONS_1}, offsets, "standby")  # type: ignore[arg-type]
+    assert sought[-1] == {MENTIONS_0: 0, MENTIONS_1: 7}

@@ -135,15 +135,15 @@ class Worker:
 
     def evidence(self, *names: str, around: int = 30) -> str:
         """For a failed scenario: the log lines naming any of ``names`` (cascades, say),
-        and each error with the lines before it (what failed an agent, why the worker
-        started over), in order, at most ``around`` before each error."""
+        and each error with the lines around it (what failed an agent, why the worker
+        started over, the traceback), in order, ``around`` before each error."""
         lines = self.log.read_text(errors="replace").splitlines()
         keep: set[int] = set()
         for i, line in enumerate(lines):
             if any(n in line for n in names):
                 keep.add(i)
             if " ERROR " in line or "starting over in" in line or line.startswith("Traceback"):
-                keep.update(range(max(0, i - around), i + 1))
+                keep.update(range(max(0, i - around), min(len(lines), i + 40)))  # and its traceback
         picked = [f"{i}: {lines[i][:400]}" for i in sorted(keep)]
         return f"--- {self.log.name} ({len(lines)} lines) ---\n" + "\n".join(picked[-400:])
 
