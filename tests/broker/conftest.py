@@ -169,8 +169,10 @@ def run_settings(kafka: str, tmp_path: Path) -> Settings:
         rebalance_timeout_seconds=10.0,
         processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
         # The fetch bound under trial (docs/decisions/2026-12-06-fetch-bound-and-fix-4.md).
-        fetch_max_wait_seconds=float(os.environ.get("FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS", "1.5")),
-        fetch_min_bytes=int(os.environ.get("FLASHPOINT_TEST_FETCH_MIN_BYTES", "1")),
+        fetch_max_wait_seconds=float(
+            os.environ.get("FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS", Settings.fetch_max_wait_seconds)
+        ),
+        fetch_min_bytes=int(os.environ.get("FLASHPOINT_TEST_FETCH_MIN_BYTES", Settings.fetch_min_bytes)),
     ).isolated(run, app_id=f"flashpoint-{run}")
 
 
