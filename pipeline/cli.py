@@ -468,6 +468,7 @@ def cmd_reach_evaluate(args: argparse.Namespace) -> int:
         thin=args.thin,
         seed=args.seed,
         thresholds=thresholds,
+        train_also=[c for path in args.train_also or () for c in read_events(path)],
     )
     print(json.dumps(result, indent=2) if args.json else render(result))
     return 0
@@ -477,7 +478,8 @@ def cmd_reach_fit(args: argparse.Namespace) -> int:
     from pipeline.reach.forecast import fit, read_events
 
     out = args.out or Settings.from_env().reach_model
-    forecaster = fit(read_events(args.events), name=f"{args.events.parent.name}/{args.events.name}")
+    cascades = [c for path in args.events for c in read_events(path)]
+    forecaster = fit(cascades, name=" + ".join(f"{p.parent.name}/{p.name}" for p in args.events))
     forecaster.save(out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -674,9 +676,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 
-    reach = sub.add_parser("reach", help="predict cascades' final size: fit and evaluate against SEISMIC")
+    reach = sub.add_parser("reach", help="predict cascades' final size: fit, and evaluate against baselines")
     rsub = reach.add_subparsers(dest="reach_command", required=True)
-    rev = rsub.add_parser("evaluate", help="SEISMIC and Flashpoint's forecast side by side on a cascade file")
+    rev = rsub.add_parser("evaluate", help="the forecast, SEISMIC and two baselines side by side")
     rev.add_argument(
         "--events", type=Path, required=True, help="CSV: cascade_id, relative_time_second, number_of_followers"
     )
@@ -685,12 +687,20 @@ def parser() -> argparse.ArgumentParser:
         "--cv", type=int, help="fit the forecast on K-1 folds of these cascades and judge each held-out fold"
     )
     rev.add_argument("--thin", type=float, default=1.0, help="keep each repost with this probability (small cascades)")
+    rev.add_argument(
+        "--train-also",
+        type=Path,
+        action="append",
+        help="another cascade file added to every fold's fit, never judged (repeatable; with --cv)",
+    )
     rev.add_argument("--seed", type=int, default=0)
     rev.add_argument("--thresholds", help="comma-separated final sizes T for precision/recall of 'final >= T'")
     rev.add_argument("--json", action="store_true")
     rev.set_defaults(func=cmd_reach_evaluate)
     rfit = rsub.add_parser("fit", help="fit the forecast's correction on a cascade file")
-    rfit.add_argument("--events", type=Path, required=True)
+    rfit.add_argument(
+        "--events", type=Path, required=True, action="append", help="cascade file (repeatable: fit on all of them)"
+    )
     rfit.add_argument("--out", type=Path, help="default: FLASHPOINT_REACH_MODEL")
     rfit.set_defaults(func=cmd_reach_fit)
 

@@ -1,21 +1,31 @@
-"""SEISMIC against Flashpoint's forecast on the same cascades, seen for the same time.
+"""Flashpoint's forecast against SEISMIC and two plain baselines (no further growth,
+and the log-linear fit of Szabo & Huberman; :mod:`pipeline.reach.baselines`) on the
+same cascades, seen for the same time.
 
 Errors are absolute percentage errors of the predicted final size against the true
 final size (the cascade's last count in the file). A supercritical SEISMIC prediction
 is infinite: it counts in the median and the 90th percentile and is left out of the
 mean (the count is reported). Held out (``cv >= 2``): cascades are split into folds,
-the forecast is fitted on the other folds and judged on each, so no cascade is judged
-by parameters that saw it.
+the forecast and the log-linear factors are fitted on the other folds and judged on
+each, so no cascade is judged by parameters that saw it. ``train_also`` adds cascades
+of another kind to every fold's forecast fit, as the shipped forecast is fitted on
+both kinds; they are never judged, and the log-linear baseline is fitted on the judged
+kind only (its usual use). The shipped forecast (``cv < 2``) has no training folds
+here, so the log-linear baseline is left out.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from pipeline.reach.baselines import LogLinear, no_growth
 from pipeline.reach.forecast import FIT_TIMES, Cascade, Forecaster, Snapshot, final_reach, fit
+
+PREDICTORS = ("seismic", "no_growth", "log_linear", "flashpoint")
 
 DEFAULT_THRESHOLDS = (50, 100, 500, 1_000, 2_500, 5_000, 10_000)
 
@@ -49,19 +59,22 @@ def evaluate(
     thin: float = 1.0,
     seed: int = 0,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    train_also: Sequence[Cascade] = (),
 ) -> dict[str, Any]:
     if cv < 2 and forecaster is None:
         raise ValueError("give a fitted forecaster, or cv >= 2 to fit one per fold")
     rng = np.random.default_rng(seed)
     fold = rng.permutation(len(cascades)) % cv if cv >= 2 else np.zeros(len(cascades), dtype=int)
     thin_rng = np.random.default_rng(seed + 1)
-    rows: list[tuple[float, ...]] = []
+    rows: list[dict[str, float]] = []
     # All the usual observation times: the trees learn from every one of them.
     times = sorted({*FIT_TIMES, observe})
     for k in sorted(set(fold.tolist())):
-        model = forecaster
+        model, log_linear = forecaster, None
         if cv >= 2:
-            model = fit([c for c, f in zip(cascades, fold, strict=True) if f != k], times=times, seed=seed)
+            train = [c for c, f in zip(cascades, fold, strict=True) if f != k]
+            model = fit([*train, *train_also], times=times, seed=seed)
+            log_linear = LogLinear.fit(train, times)
         assert model is not None
         for c, f in zip(cascades, fold, strict=True):
             if f != k:
@@ -70,50 +83,53 @@ def evaluate(
             if x.final == 0:
                 continue
             feat = Snapshot.of(x, observe)
-            ours = model.predict(feat).final
             reach_now = float(x.followers[x.times <= observe].sum())
             # The original post (time 0) is always seen; the rest are reposts.
             rep_followers = reach_now - float(x.followers[0])
-            rows.append(
-                (
-                    x.final,
-                    feat.seismic.final,
-                    ours,
-                    float(x.followers.sum()),
-                    final_reach(feat.reposts, rep_followers, reach_now, feat.seismic.final),
-                    final_reach(feat.reposts, rep_followers, reach_now, ours),
-                    feat.reposts,
-                )
-            )
-    a = np.array(rows, dtype=float).reshape(-1, 7)
-    true, s_pred, o_pred = a[:, 0], a[:, 1], a[:, 2]
+            size = {
+                "seismic": feat.seismic.final,
+                "no_growth": no_growth(feat.reposts),
+                "log_linear": log_linear.predict(feat.reposts, observe) if log_linear else math.nan,
+                "flashpoint": model.predict(feat).final,
+            }
+            row: dict[str, float] = {"true": float(x.final), "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
+            for name, final in size.items():
+                row[name] = final
+                row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, final)
+            rows.append(row)
+    true = np.array([r["true"] for r in rows], dtype=float)
+    true_reach = np.array([r["true_reach"] for r in rows], dtype=float)
+    pred = {n: np.array([r[n] for r in rows], dtype=float) for n in PREDICTORS}
+    reach = {n: np.array([r[f"{n}_reach"] for r in rows], dtype=float) for n in PREDICTORS}
+    shown = [n for n in PREDICTORS if not np.isnan(pred[n]).all()]
     return {
-        "cascades": len(a),
-        "skipped_no_reposts": len(cascades) - len(a),
+        "cascades": len(rows),
+        "skipped_no_reposts": len(cascades) - len(rows),
         "observe_seconds": observe,
         "final_size": {
             "min": int(true.min()),
             "median": float(np.median(true)),
             "max": int(true.max()),
         },
-        "seen_at_observation_median": float(np.median(a[:, 6])),
+        "seen_at_observation_median": float(np.median([r["reposts"] for r in rows])),
         "protocol": (
             f"held out: {cv}-fold split by cascade (seed {seed}), forecast fitted on the other folds"
+            + (f" and {len(train_also)} other cascades" if train_also else "")
             if cv >= 2
             else f"shipped forecast ({forecaster.trained_on if forecaster else ''})"
         )
         + (f"; each repost kept with probability {thin}" if thin < 1.0 else ""),
-        "size": {"seismic": _errors(s_pred, true), "flashpoint": _errors(o_pred, true)},
-        "potential_reach": {"seismic": _errors(a[:, 4], a[:, 3]), "flashpoint": _errors(a[:, 5], a[:, 3])},
+        "size": {n: _errors(pred[n], true) for n in shown},
+        "potential_reach": {n: _errors(reach[n], true_reach) for n in shown},
         "final_at_least": [
             {
                 "threshold": t,
                 "positives": int(np.sum(true >= t)),
-                "seismic": _decision(s_pred, true, t),
-                "flashpoint": _decision(o_pred, true, t),
+                "seismic": _decision(pred["seismic"], true, t),
+                "flashpoint": _decision(pred["flashpoint"], true, t),
             }
             for t in thresholds
-            if np.any(true >= t) or np.any(o_pred >= t) or np.any(s_pred >= t)
+            if np.any(true >= t) or np.any(pred["flashpoint"] >= t) or np.any(pred["seismic"] >= t)
         ],
     }
 
@@ -133,10 +149,10 @@ def render(result: dict[str, Any]) -> str:
     for what in ("size", "potential_reach"):
         if what == "potential_reach":
             lines += ["", f"{'final potential reach':<22}{'median APE':>12}{'mean APE':>12}{'p90 APE':>12}"]
-        for name in ("seismic", "flashpoint"):
-            e = result[what][name]
+        for name, e in result[what].items():
             extra = f"  ({e['infinite']} supercritical, out of the mean)" if e["infinite"] else ""
-            lines.append(f"  {name:<20}{e['median_ape']:>12.3f}{e['mean_ape']:>12.3f}{e['p90_ape']:>12.3f}{extra}")
+            label = name.replace("_", " ")
+            lines.append(f"  {label:<20}{e['median_ape']:>12.3f}{e['mean_ape']:>12.3f}{e['p90_ape']:>12.3f}{extra}")
     lines += ["", f"{'final >= T':<22}{'positives':>10}{'SEISMIC P / R':>18}{'Flashpoint P / R':>20}"]
 
     def pr(d: dict[str, float | None]) -> str:

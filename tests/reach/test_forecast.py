@@ -119,8 +119,20 @@ def test_fit_on_synthetic_cascades_beats_seismic_held_out() -> None:
     s, o = result["size"]["seismic"], result["size"]["flashpoint"]
     assert result["cascades"] == 12 and "3-fold" in result["protocol"]
     assert o["median_ape"] <= s["median_ape"] * 1.1
+    assert set(result["size"]) == {"seismic", "no_growth", "log_linear", "flashpoint"}
     text = render(result)
-    assert "seismic" in text and "flashpoint" in text and "final >= T" in text
+    assert all(n in text for n in ("seismic", "no growth", "log linear", "flashpoint", "final >= T"))
+
+
+def test_evaluate_fits_on_other_cascades_too_without_judging_them() -> None:
+    cascades = synthetic(6)
+    alone = evaluate(cascades[:3], 1800.0, cv=3)
+    helped = evaluate(cascades[:3], 1800.0, cv=3, train_also=cascades[3:])
+    assert helped["cascades"] == alone["cascades"] == 3
+    assert "and 3 other cascades" in helped["protocol"]
+    # The baselines see only the judged kind: the same with or without the others.
+    assert helped["size"]["log_linear"] == alone["size"]["log_linear"]
+    assert helped["size"]["no_growth"] == alone["size"]["no_growth"]
 
 
 def test_evaluate_needs_a_model_or_cv() -> None:
@@ -144,7 +156,8 @@ def test_cli_evaluate_prints_both_predictors(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert "6 cascades" in out and "shipped forecast" in out
-    assert "seismic" in out and "flashpoint" in out
+    # No training folds: no log-linear factors to judge the shipped forecast against.
+    assert "seismic" in out and "flashpoint" in out and "no growth" in out and "log linear" not in out
     out = subprocess.run(
         [sys.executable, "-m", "pipeline", "reach", "evaluate", "--events", str(path), "--cv", "3", "--json"],
         capture_output=True,
