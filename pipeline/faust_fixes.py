@@ -1,4 +1,5 @@
-"""Five fixes to faust-streaming 0.15.3, applied when the worker builds its app.
+"""Six fixes to faust-streaming 0.15.3, applied when the worker builds its app
+(numbered as in docs/faust-fixes.md, whose 6 and 7 live in pipeline/checkpoint.py).
 
 1. Table recovery skipped changelogs under exactly_once. To find where each changelog
 ends, faust asks its consumer for ``last_stable_offset(tp)``. aiokafka only knows that
@@ -61,6 +62,17 @@ aiokafka's seek, which raised "Offset must be a positive integer": recovery cras
 the worker stopped (seen in the rebalance scenario, when the killed worker came back
 and the survivor's standbys were assigned). Such a partition is now read from its start.
 
+8. Transactional producers of partitions that moved to another worker were kept.
+On a rebalance Faust stops the producers of the revoked partitions, but it leaves out
+any partition that became a standby here, and with standby replicas (the default) a
+partition a worker loses to a joining one usually does. The kept producer is fenced by
+the new owner. When the partition comes back (the other worker dies), Faust reuses
+it: ``begin_transaction`` fails ("Invalid state transition IN_TRANSACTION"), the first
+send fails with "Can't send messages while not in transaction", and the worker starts
+over (the rebalance scenario, 2026-12-07). The producers of every transactional id
+this worker no longer holds as active are now stopped first, so a partition that
+comes back gets a fresh producer.
+
 Faust's gap bookings of more than one offset, aiokafka's seeks and the records fix 2
 drops are logged, so a skipped record shows in the worker's log.
 """
@@ -78,7 +90,7 @@ from typing import Any, NamedTuple
 from aiokafka import TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, TransactionManager
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 
@@ -336,6 +348,9 @@ def _patched() -> dict[str, tuple[object, str]]:
         "faust Consumer._add_gap": (Consumer, "_add_gap"),
         "faust Consumer.perform_seek": (Consumer, "perform_seek"),
         "faust Recovery._seek_offsets": (Recovery, "_seek_offsets"),
+        "faust TransactionManager.on_rebalance": (TransactionManager, "on_rebalance"),
+        "faust TransactionManager._tps_to_transactional_ids": (TransactionManager, "_tps_to_transactional_ids"),
+        "faust TransactionManager._stop_transactions": (TransactionManager, "_stop_transactions"),
         "faust aiokafka Consumer.position": (AIOKafkaConsumer, "position"),
     }
 
@@ -366,6 +381,10 @@ def check(versions: Mapping[str, str] | None = None) -> list[str]:
     for attr in ("_client", "_fetcher", "_fetch_max_wait_ms", "_fetch_min_bytes"):
         if f"self.{attr} =" not in init:
             problems.append(f"aiokafka AIOKafkaConsumer.{attr} is gone: a fix in pipeline/faust_fixes.py reads it")
+    from faust.transport.drivers.aiokafka import Producer
+
+    if not isinstance(getattr(Producer, "_transaction_producers", None), dict):
+        problems.append("faust aiokafka Producer._transaction_producers is gone: fix 8 in faust_fixes.py reads it")
     return problems
 
 
@@ -435,6 +454,22 @@ def apply() -> None:
 
     ORIGINALS["faust Recovery._seek_offsets"] = seek_offsets
     Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]
+
+    on_rebalance = TransactionManager.on_rebalance
+
+    async def _on_rebalance(self: Any, assigned: Any, revoked: Any, newly_assigned: Any) -> None:
+        # Fix 8: Faust stops the producers of ``revoked`` less those now standbys here, so
+        # a partition lost to another worker kept its (fenced) producer. Stop every
+        # producer this worker no longer holds an active partition for.
+        held = self._tps_to_transactional_ids(assigned)
+        stale = sorted(set(self.producer._transaction_producers) - held)
+        if stale:
+            log.info("stopping the transactional producers of partitions now elsewhere: %s", ", ".join(stale))
+            await self._stop_transactions(stale)
+        await on_rebalance(self, assigned, revoked, newly_assigned)
+
+    ORIGINALS["faust TransactionManager.on_rebalance"] = on_rebalance
+    TransactionManager.on_rebalance = _on_rebalance  # type: ignore[method-assign]
 
     ORIGINALS["faust AIOKafkaConsumerThread._highwaters"] = AIOKafkaConsumerThread._highwaters
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]

@@ -416,3 +416,65 @@ async def test_fix_5_standby_recovery_never_seeks_to_an_invalid_offset() -> None
     assert sought[-1] == {MENTIONS_0: None, MENTIONS_1: 7}
     await Recovery._seek_offsets(SimpleNamespace(), FakeConsumer(), {MENTIONS_0, MENTIONS_1}, offsets, "standby")  # type: ignore[arg-type]
     assert sought[-1] == {MENTIONS_0: 0, MENTIONS_1: 7}
+
+
+async def test_fix_8_a_rebalance_stops_the_producers_of_partitions_now_elsewhere() -> None:
+    from faust.transport.consumer import TransactionManager
+
+    faust_fixes.apply()
+    stopped: list[str] = []
+
+    class FakeProducer:
+        def __init__(self) -> None:
+            # Producers begun while this worker held all three partitions.
+            self._transaction_producers: dict[str, object] = {f"app-1-{p}": object() for p in range(3)}
+
+        async def stop_transaction(self, tid: str) -> None:
+            stopped.append(tid)
+            self._transaction_producers.pop(tid, None)
+
+        async def maybe_begin_transaction(self, tid: str) -> None:
+            self._transaction_producers.setdefault(tid, object())
+
+    class Assignor:
+        # Faust's assignor marks a copartitioned group's source partitions as standbys
+        # too: the ones this worker lost to the worker that joined.
+        def is_standby(self, tp: TP) -> bool:
+            return tp in (MENTIONS_0, MENTIONS_1)
+
+        def group_for_topic(self, topic: str) -> int:
+            return 1
+
+    def manager() -> Any:
+        tm = SimpleNamespace(
+            transactional_id_format=TransactionManager.transactional_id_format,
+            app=SimpleNamespace(assignor=Assignor(), conf=SimpleNamespace(id="app")),
+            producer=FakeProducer(),
+            log=SimpleNamespace(info=lambda *args, **kwargs: None),
+        )
+        for name in ("_tps_to_transactional_ids", "_tps_to_active_tpgs", "_stop_transactions", "_start_transactions"):
+            setattr(tm, name, MethodType(getattr(TransactionManager, name), tm))
+        return tm
+
+    kept, moved = {TP("mentions", 2)}, {MENTIONS_0, MENTIONS_1}
+    original = faust_fixes.ORIGINALS["faust TransactionManager.on_rebalance"]
+    unpatched = manager()
+    await original(unpatched, kept, moved, set())
+    # Unpatched, the moved partitions' producers stay: fenced by their new owner and
+    # reused, still "in a transaction", when the partitions come back.
+    assert stopped == [] and sorted(unpatched.producer._transaction_producers) == ["app-1-0", "app-1-1", "app-1-2"]
+    patched = manager()
+    await TransactionManager.on_rebalance(patched, kept, moved, set())  # type: ignore[arg-type]
+    assert stopped == ["app-1-0", "app-1-1"] and list(patched.producer._transaction_producers) == ["app-1-2"]
+
+
+def test_each_fix_the_revert_script_names_is_still_installed_by_that_line() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    script = (root / "benchmarks" / "revert_fix.sh").read_text()
+    lines = set((root / "pipeline" / "faust_fixes.py").read_text().splitlines())
+    patterns = dict(re.findall(r"^  (\d)\) pattern='(.*)' ;;$", script, flags=re.M))
+    assert sorted(patterns) == ["1", "2", "3", "4", "5", "8"]
+    assert {n: p for n, p in patterns.items() if p not in lines} == {}
