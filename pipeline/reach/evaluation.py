@@ -92,7 +92,7 @@ def evaluate(
                 "log_linear": log_linear.predict(feat.reposts, observe) if log_linear else math.nan,
                 "flashpoint": model.predict(feat).final,
             }
-            row: dict[str, float] = {"true": float(x.final), "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
+            row: dict[str, float] = {"true": x.final, "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
             for name, final in size.items():
                 row[name] = final
                 row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, final)
