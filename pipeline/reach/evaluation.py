@@ -90,9 +90,14 @@ def evaluate(
                 "seismic": feat.seismic.final,
                 "no_growth": no_growth(feat.reposts),
                 "log_linear": log_linear.predict(feat.reposts, observe) if log_linear else math.nan,
-                "flashpoint": model.predict(feat).final,
             }
+            ours = model.predict(feat)
+            size["flashpoint"] = ours.final
             row: dict[str, float] = {"true": x.final, "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
+            # Is the final size inside the forecast's 80% interval? SEISMIC's own
+            # interval (from the 5th and 95th percentiles of its infectiousness) beside it.
+            row["flashpoint_covered"] = float(ours.low <= x.final <= ours.high)
+            row["seismic_covered"] = float(feat.seismic.low <= x.final <= feat.seismic.high)
             for name, final in size.items():
                 row[name] = final
                 row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, final)
@@ -120,6 +125,9 @@ def evaluate(
         )
         + (f"; each repost kept with probability {thin}" if thin < 1.0 else ""),
         "size": {n: _errors(pred[n], true) for n in shown},
+        "interval_coverage": {
+            n: round(float(np.mean([r[f"{n}_covered"] for r in rows])), 4) for n in ("seismic", "flashpoint")
+        },
         "potential_reach": {n: _errors(reach[n], true_reach) for n in shown},
         "final_at_least": [
             {
@@ -153,6 +161,12 @@ def render(result: dict[str, Any]) -> str:
             extra = f"  ({e['infinite']} supercritical, out of the mean)" if e["infinite"] else ""
             label = name.replace("_", " ")
             lines.append(f"  {label:<20}{e['median_ape']:>12.3f}{e['mean_ape']:>12.3f}{e['p90_ape']:>12.3f}{extra}")
+    cover = result["interval_coverage"]
+    lines += [
+        "",
+        f"final size inside the interval: flashpoint's 80% {cover['flashpoint']:.0%} of cascades, "
+        f"seismic's own {cover['seismic']:.0%}",
+    ]
     lines += ["", f"{'final >= T':<22}{'positives':>10}{'SEISMIC P / R':>18}{'Flashpoint P / R':>20}"]
 
     def pr(d: dict[str, float | None]) -> str:

@@ -120,8 +120,9 @@ def test_fit_on_synthetic_cascades_beats_seismic_held_out() -> None:
     assert result["cascades"] == 12 and "3-fold" in result["protocol"]
     assert o["median_ape"] <= s["median_ape"] * 1.1
     assert set(result["size"]) == {"seismic", "no_growth", "log_linear", "flashpoint"}
+    assert all(0.0 <= c <= 1.0 for c in result["interval_coverage"].values())
     text = render(result)
-    assert all(n in text for n in ("seismic", "no growth", "log linear", "flashpoint", "final >= T"))
+    assert all(n in text for n in ("seismic", "no growth", "log linear", "flashpoint", "final >= T", "80%"))
 
 
 def test_evaluate_fits_on_other_cascades_too_without_judging_them() -> None:
