@@ -474,6 +474,22 @@ def cmd_reach_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reach_alarms(args: argparse.Namespace) -> int:
+    from pipeline.reach.alarms import DEFAULT_THRESHOLDS, alarms, render
+    from pipeline.reach.forecast import Forecaster, read_events
+
+    s = Settings.from_env()
+    rows = alarms(
+        read_events(args.events),
+        Forecaster.load(s.reach_model),
+        [float(t) for t in args.thresholds.split(",")] if args.thresholds else DEFAULT_THRESHOLDS,
+        min_reposts=args.min_reposts if args.min_reposts is not None else s.forecast_min_reposts,
+        min_seconds=args.min_seconds if args.min_seconds is not None else s.forecast_min_seconds,
+    )
+    print(json.dumps(rows, indent=2) if args.json else render(rows))
+    return 0
+
+
 def cmd_reach_fit(args: argparse.Namespace) -> int:
     from pipeline.reach.forecast import fit, read_events
 
@@ -697,6 +713,13 @@ def parser() -> argparse.ArgumentParser:
     rev.add_argument("--thresholds", help="comma-separated final sizes T for precision/recall of 'final >= T'")
     rev.add_argument("--json", action="store_true")
     rev.set_defaults(func=cmd_reach_evaluate)
+    ral = rsub.add_parser("alarms", help="false alarms and early warnings of escalating on the shipped forecast")
+    ral.add_argument("--events", type=Path, required=True, help="CSV as for evaluate")
+    ral.add_argument("--thresholds", help="comma-separated potential reach thresholds (default 20000,200000,1000000)")
+    ral.add_argument("--min-reposts", type=int, help="default FLASHPOINT_FORECAST_MIN_REPOSTS")
+    ral.add_argument("--min-seconds", type=float, help="default FLASHPOINT_FORECAST_MIN_SECONDS")
+    ral.add_argument("--json", action="store_true")
+    ral.set_defaults(func=cmd_reach_alarms)
     rfit = rsub.add_parser("fit", help="fit the forecast's correction on a cascade file")
     rfit.add_argument(
         "--events", type=Path, required=True, action="append", help="cascade file (repeatable: fit on all of them)"

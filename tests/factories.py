@@ -114,6 +114,23 @@ def cascade_events(reposts: int, seed: int = 0, root_followers: float = 5_000.0)
     return np.concatenate([[0.0], times[order]]), np.concatenate([[root_followers], followers[order]])
 
 
+def small_cascade_events(seed: int) -> tuple[Any, Any]:
+    """(times, followers) of the kind of cascade almost every complaint makes: a burst
+    of a few reposts within minutes, sometimes another burst hours later, then
+    silence; heavy-tailed follower counts."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    times: list[float] = [0.0]
+    start = 0.0
+    for burst in range(1 + int(rng.random() < 0.3)):
+        if burst:
+            start = float(rng.uniform(3, 30)) * 3600.0
+        times += sorted(start + rng.exponential(300.0, 1 + int(rng.geometric(0.5)) - 1))
+    followers = np.round(rng.lognormal(6.0, 2.0, len(times)))
+    return np.array(times), followers
+
+
 def cascade_csv_text(cascades: dict[str, tuple[Any, Any]]) -> str:
     lines = ["cascade_id,relative_time_second,number_of_followers"]
     for cid, (times, followers) in cascades.items():

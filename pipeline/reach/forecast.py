@@ -447,7 +447,11 @@ def fit(cascades: Sequence[Cascade], times: Sequence[float] = FIT_TIMES, seed: i
         y = np.array([y for _, y in at], dtype=float)
 
         def loss(theta: np.ndarray, r: np.ndarray = r, f: np.ndarray = f, y: np.ndarray = y) -> float:
-            return float(np.mean(np.abs(_formula(r, f, theta[0], theta[1]) - y) / y))
+            # The simplex tries extreme (a, b) on small cascades: overflow there is a
+            # bad fit, not an error, and NaN would mislead the simplex's comparisons.
+            with np.errstate(over="ignore", invalid="ignore"):
+                v = float(np.mean(np.abs(_formula(r, f, theta[0], theta[1]) - y) / y))
+            return v if math.isfinite(v) else math.inf
 
         opts = {"xatol": 1e-4, "fatol": 1e-7}
         starts = ([0.0, 0.5], [0.5, 0.0])
