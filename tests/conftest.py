@@ -6,6 +6,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_output(*args: str) -> str:
+    """What ``flashpoint ARGS`` prints, run as a user runs it; fails the test on a
+    non-zero exit."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, check=True).stdout
+
+
 SHARED_DATA = Path(os.environ.get("FLASHPOINT_SHARED_DATA", REPO.parent / "shared" / "data"))
 COMPLAINTS_CSV = SHARED_DATA / "complaints" / "complaints_train.csv"
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 from pipeline.reach.alarms import alarms, first_alarm, render
 from pipeline.reach.forecast import Cascade, Forecast, Snapshot
+from tests.conftest import cli_output
 from tests.factories import cascade_csv_text
 
 
@@ -68,10 +67,5 @@ def test_cli_reports_alarms_of_the_shipped_forecast(tmp_path: Path) -> None:
     big = cascade("big", every=60.0, reposts=300, followers=2_000.0)
     small = cascade("small", every=600.0, reposts=6, followers=50.0)
     path.write_text(cascade_csv_text({c.id: (c.times, c.followers) for c in (big, small)}))
-    out = subprocess.run(
-        [sys.executable, "-m", "pipeline", "reach", "alarms", "--events", str(path), "--thresholds", "100000"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = cli_output("reach", "alarms", "--events", str(path), "--thresholds", "100000")
     assert "stay below" in out and "100,000" in out

@@ -14,6 +14,7 @@ import pytest
 from pipeline.reach.evaluation import evaluate, render
 from pipeline.reach.forecast import Cascade, Forecaster, Snapshot, Trees, final_reach, fit, read_events
 from pipeline.settings import Settings
+from tests.conftest import cli_output
 from tests.factories import cascade_csv_text, cascade_events
 
 SHIPPED = Settings().reach_model
@@ -164,21 +165,11 @@ def test_cli_evaluate_prints_both_predictors(tmp_path: Path) -> None:
     cascades = {f"c{i}": cascade_events(300 + 100 * i, seed=10 + i) for i in range(6)}
     path = tmp_path / "events.csv"
     path.write_text(cascade_csv_text(cascades))
-    out = subprocess.run(
-        [sys.executable, "-m", "pipeline", "reach", "evaluate", "--events", str(path), "--observe-seconds", "1800"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = cli_output("reach", "evaluate", "--events", str(path), "--observe-seconds", "1800")
     assert "6 cascades" in out and "shipped forecast" in out
     # No training folds: no log-linear factors to judge the shipped forecast against.
     assert "seismic" in out and "flashpoint" in out and "no growth" in out and "log linear" not in out
-    out = subprocess.run(
-        [sys.executable, "-m", "pipeline", "reach", "evaluate", "--events", str(path), "--cv", "3", "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = cli_output("reach", "evaluate", "--events", str(path), "--cv", "3", "--json")
     assert json.loads(out)["size"]["flashpoint"]["median_ape"] >= 0
 
 
