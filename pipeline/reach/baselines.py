@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.reach.forecast import FIT_TIMES, Cascade
+from pipeline.reach.forecast import FIT_TIMES, Cascade, at_log_time
 
 
 def no_growth(reposts: int) -> float:
@@ -43,8 +43,7 @@ class LogLinear:
         return cls(tuple(float(t) for t in times), tuple(beta))
 
     def beta_at(self, t: float) -> float:
-        logs = [math.log(x) for x in self.times]
-        return float(np.interp(math.log(min(max(t, self.times[0]), self.times[-1])), logs, self.beta))
+        return at_log_time(self.times, [math.log(x) for x in self.times], self.beta, t)
 
     def predict(self, reposts: int, t: float) -> float:
         # The count seen is a floor: a cascade does not shrink.

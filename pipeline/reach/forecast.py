@@ -301,6 +301,20 @@ def _depth(feature: list[int], left: list[int], right: list[int], node: int = 0)
     return 1 + max(_depth(feature, left, right, left[node]), _depth(feature, left, right, right[node]))
 
 
+def at_log_time(times: Sequence[float], logs: Sequence[float], values: Sequence[float], t: float) -> float:
+    """``values`` (one per time in ``times``, ``logs`` their logs) interpolated linearly
+    in log t, the nearest one outside ``times``. np.interp's arithmetic in plain Python:
+    four of these per forecast cost more than the rest of it on numpy's per-call overhead."""
+    x = math.log(min(max(t, times[0]), times[-1]))
+    j = bisect.bisect_right(logs, x) - 1
+    if j >= len(logs) - 1:
+        return float(values[-1])
+    if x == logs[j]:
+        return float(values[j])
+    slope = (values[j + 1] - values[j]) / (logs[j + 1] - logs[j])
+    return float(slope * (x - logs[j]) + values[j])
+
+
 @dataclass(frozen=True, slots=True)
 class Forecast:
     t: float
@@ -325,17 +339,7 @@ class Forecaster:
         self._logs = [math.log(t) for t in self.times]
 
     def _at(self, values: list[float], t: float) -> float:
-        # np.interp's arithmetic in plain Python: four of these per forecast cost more
-        # than the rest of it on numpy's per-call overhead.
-        xs = self._logs
-        x = math.log(min(max(t, self.times[0]), self.times[-1]))
-        j = bisect.bisect_right(xs, x) - 1
-        if j >= len(xs) - 1:
-            return float(values[-1])
-        if x == xs[j]:
-            return float(values[j])
-        slope = (values[j + 1] - values[j]) / (xs[j + 1] - xs[j])
-        return float(slope * (x - xs[j]) + values[j])
+        return at_log_time(self.times, self._logs, values, t)
 
     def point(self, snap: Snapshot) -> float:
         # _formula and _from_trees for one snapshot, in plain Python (numpy's cost per
