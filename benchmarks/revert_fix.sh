@@ -2,7 +2,7 @@
 # A scratch worktree of HEAD with one fix of pipeline/faust_fixes.py taken out, to show
 # what the fault suite catches without it (issue 28, point 3):
 #
-#   benchmarks/revert_fix.sh N DIR        # N: 1 to 5 or 8 (the module docstring's numbers)
+#   benchmarks/revert_fix.sh N DIR        # N: 1 to 5, 8 or 9 (the module docstring's numbers)
 #   PYTHONPATH=DIR benchmarks/fault_seeds.sh results.jsonl 11 12 ...
 #
 # The worker processes the tests start inherit PYTHONPATH, so they run DIR's pipeline.
@@ -19,7 +19,8 @@ case "$fix" in
   5) pattern='    Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]' ;;
   8) pattern='    TransactionManager.on_rebalance = _on_rebalance  # type: ignore[method-assign]' ;;
   4) pattern='    Consumer.perform_seek = hold_during_seeks(Consumer.perform_seek)  # type: ignore[method-assign,assignment]' ;;
-  *) echo "fix must be 1 to 5 or 8" >&2; exit 2 ;;
+  9) pattern='    Consumer.resume_flow = release_on_resume(Consumer.resume_flow)  # type: ignore[method-assign,assignment]' ;;
+  *) echo "fix must be 1 to 5, 8 or 9" >&2; exit 2 ;;
 esac
 grep -qxF "$pattern" "$file" || { echo "fix $fix: its line is not in $file any more" >&2; exit 1; }
 python3 - "$file" "$pattern" "$fix" <<'EOF'

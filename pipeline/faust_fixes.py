@@ -1,4 +1,4 @@
-"""Six fixes to faust-streaming 0.15.3, applied when the worker builds its app
+"""Seven fixes to faust-streaming 0.15.3, applied when the worker builds its app
 (numbered as in docs/faust-fixes.md, whose 6 and 7 live in pipeline/checkpoint.py).
 
 1. Table recovery skipped changelogs under exactly_once. To find where each changelog
@@ -72,6 +72,18 @@ send fails with "Can't send messages while not in transaction", and the worker s
 over (the rebalance scenario, 2026-12-07). The producers of every transactional id
 this worker no longer holds as active are now stopped first, so a partition that
 comes back gets a fresh producer.
+
+9. The first record fetched from a recovery's seek could be emptied out of its stream.
+Recovery ends with the seek, then resumes Faust's flow control, which empties every
+stream's queue, then the consumer's flow. The flow control has been resumed since
+recovery began (to read the changelogs), so a record the fetch loop delivered between
+the seek and that point went into a queue about to be emptied: never processed, with
+its read offset taken. Faust then committed past it, as its commit counts an offset
+one past the committed one as contiguous (it reads the committed offset as the last
+one processed, where Kafka's is the next to read). The fault suite, with the fetch
+bound, lost one mention that way in about one run in seven (2026-12-07: offset 771 of
+mentions[3], the first record after the seek to 771). The fetch loop, held during the
+seek since fix 4, is now held until the flow resumes.
 
 Faust's gap bookings of more than one offset, aiokafka's seeks and the records fix 2
 drops are logged, so a skipped record shows in the worker's log.
@@ -225,8 +237,9 @@ def fresh_only(getmany: Getmany, ledger: SeekLedger, handover: Handover) -> Getm
         async for tp, message in getmany(self, timeout):
             seeking: asyncio.Event | None = getattr(self, "_flashpoint_seeking", None)
             if seeking is not None and not seeking.is_set():
-                # Fix 4: nothing reaches Faust's fetch loop while it seeks (see
-                # hold_during_seeks); a record fetched before the seek is stale after it.
+                # Fixes 4 and 9: nothing reaches Faust's fetch loop from a seek until
+                # the flow resumes (see hold_during_seeks); a record fetched before the
+                # seek is stale after it.
                 await seeking.wait()
             # Checked at each record, not once per batch: the batch is delivered one
             # awaited record at a time, and the seek can land in between.
@@ -244,23 +257,41 @@ def fresh_only(getmany: Getmany, ledger: SeekLedger, handover: Handover) -> Getm
 
 
 def hold_during_seeks(perform_seek: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:
-    """Faust's ``Consumer.perform_seek``, with the fetch loop held while it runs.
+    """Faust's ``Consumer.perform_seek``, with the fetch loop held from its start until
+    the flow resumes (:func:`release_on_resume`).
 
-    It seeks each partition in aiokafka (one at a time, awaiting each committed offset)
-    and only then resets Faust's read offsets to the committed ones. A record fetched
-    from a partition already sought, and reaching the fetch loop in between, met the
-    read offset of the records delivered before: it was dropped as already read, the
-    next one booked the offsets in between as a gap, and their commit skipped them."""
+    Fix 4: it seeks each partition in aiokafka (one at a time, awaiting each committed
+    offset) and only then resets Faust's read offsets to the committed ones. A record
+    fetched from a partition already sought, and reaching the fetch loop in between,
+    met the read offset of the records delivered before: it was dropped as already
+    read, the next one booked the offsets in between as a gap, and their commit
+    skipped them.
+
+    Fix 9: after the seek, recovery resumes Faust's flow control, which empties every
+    stream's queue. A record the loop delivered in between (the first one fetched from
+    a sought offset) was emptied out unprocessed, with its read offset taken."""
 
     async def _perform_seek(self: Any) -> None:
-        seeking = asyncio.Event()
-        self._flashpoint_seeking = seeking
-        try:
-            await perform_seek(self)
-        finally:
-            seeking.set()
+        held: asyncio.Event | None = getattr(self, "_flashpoint_seeking", None)
+        if held is None or held.is_set():
+            self._flashpoint_seeking = asyncio.Event()
+        await perform_seek(self)
 
     return _perform_seek
+
+
+def release_on_resume(resume_flow: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Faust's ``Consumer.resume_flow``, releasing the fetch loop held since the last
+    seek. Recovery calls it right after resuming flow control (which empties the stream
+    queues) in each of its two ways of ending, and at the start of each recovery."""
+
+    def _resume_flow(self: Any) -> None:
+        resume_flow(self)
+        held: asyncio.Event | None = getattr(self, "_flashpoint_seeking", None)
+        if held is not None:
+            held.set()
+
+    return _resume_flow
 
 
 def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
@@ -316,6 +347,8 @@ def _stamp_fetches(ledger: SeekLedger, handover: Handover) -> None:
     Consumer.getmany = fresh_only(Consumer.getmany, ledger, handover)  # type: ignore[method-assign,assignment]
     ORIGINALS["faust Consumer.perform_seek"] = Consumer.perform_seek
     Consumer.perform_seek = hold_during_seeks(Consumer.perform_seek)  # type: ignore[method-assign,assignment]
+    ORIGINALS["faust Consumer.resume_flow"] = Consumer.resume_flow
+    Consumer.resume_flow = release_on_resume(Consumer.resume_flow)  # type: ignore[method-assign,assignment]
     # Only table recovery asks Faust's consumer for a position: to end a changelog whose
     # last offsets are transaction markers once the position passes them. aiokafka's
     # position passes them as soon as a fetch returns, while the fetch loop may still be
@@ -347,6 +380,7 @@ def _patched() -> dict[str, tuple[object, str]]:
         "faust Consumer.getmany": (Consumer, "getmany"),
         "faust Consumer._add_gap": (Consumer, "_add_gap"),
         "faust Consumer.perform_seek": (Consumer, "perform_seek"),
+        "faust Consumer.resume_flow": (Consumer, "resume_flow"),
         "faust Recovery._seek_offsets": (Recovery, "_seek_offsets"),
         "faust TransactionManager.on_rebalance": (TransactionManager, "on_rebalance"),
         "faust TransactionManager._tps_to_transactional_ids": (TransactionManager, "_tps_to_transactional_ids"),

@@ -334,7 +334,7 @@ def test_the_worker_consumer_fetches_with_the_bound_it_is_given(tmp_path: Any) -
     assert asyncio.run(fetch_limits(bounded, original)) == (1500, 1)
 
 
-async def _seek_while_records_arrive(perform_seek: Any) -> list[int]:
+async def _seek_while_records_arrive(perform_seek: Any, resume_flow: Any = lambda consumer: None) -> list[int]:
     """Faust's fetch loop and its perform_seek at the end of a recovery, interleaved as
     the fault suite saw them: offsets up to 1063 of a partition were handed to the loop
     before the recovery (flow suspended, so never processed); the seek back to the
@@ -369,6 +369,7 @@ async def _seek_while_records_arrive(perform_seek: Any) -> list[int]:
 
     async def seek() -> None:
         await perform_seek(consumer)
+        resume_flow(consumer)  # as recovery does next
         seek_done.set()
 
     async def fetch_loop() -> None:
@@ -393,7 +394,119 @@ async def test_fix_4_nothing_reaches_the_fetch_loop_while_it_seeks() -> None:
     # 1015-1063 as a gap and commits past them.
     assert await _seek_while_records_arrive(original) == [1064, 1065]
     # Patched: the loop waits for the seek, then delivers from the committed offset.
-    assert await _seek_while_records_arrive(faust_fixes.hold_during_seeks(original)) == [1014, 1015, 1016, 1064, 1065]
+    held = faust_fixes.hold_during_seeks(original)
+    resume = faust_fixes.release_on_resume(lambda consumer: None)
+    assert await _seek_while_records_arrive(held, resume) == [1014, 1015, 1016, 1064, 1065]
+
+
+async def _end_recovery_while_records_arrive(perform_seek: Any, resume_flow: Any) -> list[int]:
+    """Faust's own ``Recovery._resume_streams`` ending a recovery, as the fault suite saw
+    it (2026-12-07): the flow control was resumed when recovery began; the seek of
+    mentions[0] to its committed 771 lands first, and aiokafka's fetch from there comes
+    back while perform_seek awaits the other partitions. Returns the offsets the ingest
+    stream's queue holds once the worker is ready."""
+    from faust.tables.recovery import Recovery
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    ledger = faust_fixes.SeekLedger()
+    fetcher = object()
+    flow_control = FlowControlEvent()
+    flow_control.resume()  # "Resuming flow...": recovery reads the changelogs
+    stream = FlowControlQueue(flow_control=flow_control, clear_on_resume=True)
+    sought, ready = asyncio.Event(), asyncio.Event()
+
+    async def seek_to_committed() -> dict[TP, int]:
+        ledger.sought(fetcher, MENTIONS_0)
+        sought.set()
+        await asyncio.sleep(0.05)  # the other partitions' committed offsets
+        return {MENTIONS_0: 771}
+
+    consumer = SimpleNamespace(
+        _read_offset={},
+        _committed_offset={},
+        seek_to_committed=seek_to_committed,
+        assignment=lambda: {MENTIONS_0},
+        resume_partitions=lambda tps: None,
+        flow_active=True,
+        can_resume_flow=asyncio.Event(),
+        suspend_flow=asyncio.Event(),
+    )
+    consumer.perform_seek = MethodType(perform_seek, consumer)
+    consumer.resume_flow = MethodType(resume_flow, consumer)
+
+    async def maybe_start() -> None:
+        ready.set()
+
+    app = SimpleNamespace(
+        consumer=consumer,
+        consumer_generation_id=0,
+        flow_control=flow_control,
+        on_rebalance_complete=SimpleNamespace(send=lambda: asyncio.sleep(0)),
+        _fetcher=SimpleNamespace(maybe_start=maybe_start),
+        on_rebalance_end=lambda: None,
+        conf=SimpleNamespace(broker_request_timeout=5.0),
+    )
+
+    async def wait(coro: Any, timeout: Any = None) -> None:
+        # Recovery._wait's mode Service.wait_first: the seek runs as a task, awaited
+        # with asyncio.wait, so the fetch loop can run between the seek's end and the rest.
+        task = asyncio.ensure_future(coro)
+        await asyncio.wait({task}, timeout=timeout)
+        task.result()
+
+    recovery = SimpleNamespace(
+        app=app,
+        log=SimpleNamespace(dev=lambda *a: None, info=lambda *a: None),
+        _is_changelog_tp=lambda tp: False,
+        _wait=wait,
+        completed=asyncio.Event(),
+        tables=SimpleNamespace(on_actives_ready=lambda: None, on_standbys_ready=lambda: None),
+    )
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[TP, Record]]:
+        await sought.wait()
+        self._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0])  # fetched after the seek
+        yield MENTIONS_0, Record(771)
+        await asyncio.sleep(0.1)  # the next fetch
+        self._flashpoint_stamp = ledger.stamp(fetcher, [MENTIONS_0])
+        yield MENTIONS_0, Record(772)
+
+    async def fetch_loop() -> None:
+        # Faust's Consumer._drain_messages and its topic conductor's on_message, as far
+        # as they go here: the read-offset rule, then into the stream's queue once the
+        # flow control lets it.
+        async for tp, message in faust_fixes.fresh_only(getmany, ledger, faust_fixes.Handover())(consumer, 1.0):
+            read = consumer._read_offset.get(tp)
+            if read is None or message.offset >= read:
+                await flow_control.acquire()
+                stream.put_nowait(message.offset)
+                consumer._read_offset[tp] = message.offset
+
+    await asyncio.wait_for(asyncio.gather(Recovery._resume_streams(recovery), fetch_loop()), 5)  # type: ignore[arg-type]
+    assert ready.is_set()
+    return [stream.get_nowait() for _ in range(stream.qsize())]
+
+
+async def test_fix_9_the_first_record_after_a_recovery_seek_is_not_emptied_out_of_its_stream() -> None:
+    faust_fixes.apply()
+    assert Consumer.resume_flow.__module__ == "pipeline.faust_fixes"
+    seek = faust_fixes.ORIGINALS["faust Consumer.perform_seek"]
+    flow = faust_fixes.ORIGINALS["faust Consumer.resume_flow"]
+    held = faust_fixes.hold_during_seeks(seek)
+
+    async def fix_4_only(consumer: Any) -> None:
+        # The loop held while perform_seek runs, as fix 4 first did.
+        await held(consumer)
+        consumer._flashpoint_seeking.set()
+
+    # Fix 4 alone: 771 reaches the stream's queue between the seek and the flow
+    # control's resume, which empties it; its read offset is taken, so only 772 is
+    # processed, and Faust's commit then passes 771.
+    assert await _end_recovery_while_records_arrive(fix_4_only, flow) == [772]
+    # Neither fix: the same.
+    assert await _end_recovery_while_records_arrive(seek, flow) == [772]
+    # Held until the flow resumes: both are processed.
+    assert await _end_recovery_while_records_arrive(held, faust_fixes.release_on_resume(flow)) == [771, 772]
 
 
 async def test_fix_5_standby_recovery_never_seeks_to_an_invalid_offset() -> None:
@@ -476,5 +589,5 @@ def test_each_fix_the_revert_script_names_is_still_installed_by_that_line() -> N
     script = (root / "benchmarks" / "revert_fix.sh").read_text()
     lines = set((root / "pipeline" / "faust_fixes.py").read_text().splitlines())
     patterns = dict(re.findall(r"^  (\d)\) pattern='(.*)' ;;$", script, flags=re.M))
-    assert sorted(patterns) == ["1", "2", "3", "4", "5", "8"]
+    assert sorted(patterns) == ["1", "2", "3", "4", "5", "8", "9"]
     assert {n: p for n, p in patterns.items() if p not in lines} == {}
