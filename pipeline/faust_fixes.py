@@ -274,8 +274,13 @@ def hold_during_seeks(perform_seek: Callable[[Any], Awaitable[None]]) -> Callabl
     async def _perform_seek(self: Any) -> None:
         held: asyncio.Event | None = getattr(self, "_flashpoint_seeking", None)
         if held is None or held.is_set():
-            self._flashpoint_seeking = asyncio.Event()
-        await perform_seek(self)
+            held = self._flashpoint_seeking = asyncio.Event()
+        try:
+            await perform_seek(self)
+        finally:
+            # Without fix 9's resume_flow (reverted, say) nothing else would release it.
+            if not getattr(getattr(self, "resume_flow", None), "releases_seek_hold", False):
+                held.set()
 
     return _perform_seek
 
@@ -291,6 +296,7 @@ def release_on_resume(resume_flow: Callable[[Any], None]) -> Callable[[Any], Non
         if held is not None:
             held.set()
 
+    _resume_flow.releases_seek_hold = True  # type: ignore[attr-defined]
     return _resume_flow
 
 

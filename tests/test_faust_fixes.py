@@ -493,16 +493,11 @@ async def test_fix_9_the_first_record_after_a_recovery_seek_is_not_emptied_out_o
     seek = faust_fixes.ORIGINALS["faust Consumer.perform_seek"]
     flow = faust_fixes.ORIGINALS["faust Consumer.resume_flow"]
     held = faust_fixes.hold_during_seeks(seek)
-
-    async def fix_4_only(consumer: Any) -> None:
-        # The loop held while perform_seek runs, as fix 4 first did.
-        await held(consumer)
-        consumer._flashpoint_seeking.set()
-
-    # Fix 4 alone: 771 reaches the stream's queue between the seek and the flow
-    # control's resume, which empties it; its read offset is taken, so only 772 is
-    # processed, and Faust's commit then passes 771.
-    assert await _end_recovery_while_records_arrive(fix_4_only, flow) == [772]
+    # Fix 4 alone (Faust's resume_flow: the loop is held while perform_seek runs): 771
+    # reaches the stream's queue between the seek and the flow control's resume, which
+    # empties it; its read offset is taken, so only 772 is processed, and Faust's
+    # commit then passes 771.
+    assert await _end_recovery_while_records_arrive(held, flow) == [772]
     # Neither fix: the same.
     assert await _end_recovery_while_records_arrive(seek, flow) == [772]
     # Held until the flow resumes: both are processed.
