@@ -118,12 +118,14 @@ class Settings:
     )
     # Faust makes its consumer wait up to 1.5 s for a fetch to fill; a partition drained
     # in the meantime is left out of the fetch in flight and its next records wait for
-    # it (docs/performance.md, the fetch stall). 0.01 s and 4,096 bytes bound that wait,
-    # but are not the default yet: docs/decisions/2026-12-07-fetch-bound-lands.md.
+    # it (docs/performance.md, the fetch stall). 0.01 s and 4,096 bytes bound that wait
+    # (the default since fix 9: docs/decisions/2026-12-07-fix-9-and-the-fetch-bound.md).
     fetch_max_wait_seconds: float = _doc(
-        "Longest the broker holds a fetch of the worker's consumer for more records.", default=1.5
+        "Longest the broker holds a fetch of the worker's consumer for more records.", default=0.01
     )
-    fetch_min_bytes: int = _doc("Bytes a fetch of the worker's consumer waits for, unless the wait ends.", default=1)
+    fetch_min_bytes: int = _doc(
+        "Bytes a fetch of the worker's consumer waits for, unless the wait ends.", default=4096
+    )
     max_pending_per_cascade: int = _doc(
         "Events of a cascade folded in before its root arrives, at most; later ones are only counted.", default=10_000
     )

@@ -168,7 +168,7 @@ def run_settings(kafka: str, tmp_path: Path) -> Settings:
         device="cpu",
         rebalance_timeout_seconds=10.0,
         processing_guarantee=os.environ.get("FLASHPOINT_TEST_GUARANTEE", "exactly_once"),
-        # The fetch bound under trial (docs/decisions/2026-12-07-fetch-bound-lands.md).
+        # The fetch bound (docs/decisions/2026-12-07-fix-9-and-the-fetch-bound.md): 1.5 and 1 give Faust's own fetches.
         fetch_max_wait_seconds=float(
             os.environ.get("FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS", Settings.fetch_max_wait_seconds)
         ),

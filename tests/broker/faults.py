@@ -10,7 +10,7 @@ FLASHPOINT_FAULT_MENTIONS (default 20,000), FLASHPOINT_FAULT_KILLS (5),
 FLASHPOINT_FAULT_SEED (11: where the kills land; other seeds try other moments),
 FLASHPOINT_FAULT_REPORTS (a directory for one JSON report per scenario).
 FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS and FLASHPOINT_TEST_FETCH_MIN_BYTES set the
-workers' fetch bound (tests/broker/conftest.py; default the settings', Faust's 1.5 s and 1 byte).
+workers' fetch bound (tests/broker/conftest.py; default the settings', 0.01 s and 4,096 bytes).
 benchmarks/fault_seeds.sh runs the SIGKILL scenario over several seeds.
 """
 
