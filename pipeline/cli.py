@@ -454,15 +454,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_reach_evaluate(args: argparse.Namespace) -> int:
-    from pipeline.reach.evaluation import DEFAULT_THRESHOLDS, evaluate, render
+    from pipeline.reach.evaluation import DEFAULT_THRESHOLDS, evaluate_times, render
     from pipeline.reach.forecast import Forecaster, read_events
 
     cascades = read_events(args.events)
     forecaster = None if args.cv else Forecaster.load(Settings.from_env().reach_model)
     thresholds = [float(t) for t in args.thresholds.split(",")] if args.thresholds else DEFAULT_THRESHOLDS
-    result = evaluate(
+    results = evaluate_times(
         cascades,
-        args.observe_seconds,
+        args.observe_seconds or [3600.0],
         forecaster,
         cv=args.cv or 0,
         thin=args.thin,
@@ -470,7 +470,10 @@ def cmd_reach_evaluate(args: argparse.Namespace) -> int:
         thresholds=thresholds,
         train_also=[c for path in args.train_also or () for c in read_events(path)],
     )
-    print(json.dumps(result, indent=2) if args.json else render(result))
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
+    else:
+        print("\n\n".join(render(r) for r in results))
     return 0
 
 
@@ -491,11 +494,14 @@ def cmd_reach_alarms(args: argparse.Namespace) -> int:
 
 
 def cmd_reach_fit(args: argparse.Namespace) -> int:
-    from pipeline.reach.forecast import fit, read_events
+    from pipeline.reach.fitting import fit
+    from pipeline.reach.forecast import read_events
 
     out = args.out or Settings.from_env().reach_model
-    cascades = [c for path in args.events for c in read_events(path)]
-    forecaster = fit(cascades, name=" + ".join(f"{p.parent.name}/{p.name}" for p in args.events))
+    # One set per file: each weighs as much in the fit as another.
+    forecaster = fit(
+        [read_events(path) for path in args.events], name=" + ".join(f"{p.parent.name}/{p.name}" for p in args.events)
+    )
     forecaster.save(out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
@@ -698,7 +704,12 @@ def parser() -> argparse.ArgumentParser:
     rev.add_argument(
         "--events", type=Path, required=True, help="CSV: cascade_id, relative_time_second, number_of_followers"
     )
-    rev.add_argument("--observe-seconds", type=float, default=3600.0, help="predict from what is seen by then")
+    rev.add_argument(
+        "--observe-seconds",
+        type=float,
+        action="append",
+        help="predict from what is seen by then (default 3600; repeatable: one fit per fold, judged at each)",
+    )
     rev.add_argument(
         "--cv", type=int, help="fit the forecast on K-1 folds of these cascades and judge each held-out fold"
     )
@@ -722,7 +733,11 @@ def parser() -> argparse.ArgumentParser:
     ral.set_defaults(func=cmd_reach_alarms)
     rfit = rsub.add_parser("fit", help="fit the forecast's correction on a cascade file")
     rfit.add_argument(
-        "--events", type=Path, required=True, action="append", help="cascade file (repeatable: fit on all of them)"
+        "--events",
+        type=Path,
+        required=True,
+        action="append",
+        help="cascade file (repeatable: fit on all, each file weighing the same)",
     )
     rfit.add_argument("--out", type=Path, help="default: FLASHPOINT_REACH_MODEL")
     rfit.set_defaults(func=cmd_reach_fit)

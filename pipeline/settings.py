@@ -123,9 +123,7 @@ class Settings:
     fetch_max_wait_seconds: float = _doc(
         "Longest the broker holds a fetch of the worker's consumer for more records.", default=0.01
     )
-    fetch_min_bytes: int = _doc(
-        "Bytes a fetch of the worker's consumer waits for, unless the wait ends.", default=4096
-    )
+    fetch_min_bytes: int = _doc("Bytes a fetch of the worker's consumer waits for, unless the wait ends.", default=4096)
     max_pending_per_cascade: int = _doc(
         "Events of a cascade folded in before its root arrives, at most; later ones are only counted.", default=10_000
     )

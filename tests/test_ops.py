@@ -39,7 +39,7 @@ def test_tail_line_has_who_reach_forecast_and_why() -> None:
     d = ev["data"]
     assert f'| 2026-11-22 14:00 "{d["root_post"]["text"]}" |' in line, "the post: its date and words"
     assert line.endswith(f"| {d['root_post']['url']} key={d['dedup_key']}"), "the link and the key"
-    assert re.search(r"reach 12\.3k -> [\d.]+k \([\d.]+k-[\d.]+k\)", line), line
+    assert re.search(r"reach 12\.3k -> [\d.]+[kM] \([\d.]+[kM]-[\d.]+[kM]\)", line), line
     assert "| Potential reach 12,300 people" in line and "Forecast: potential reach about" in line
     assert "-> " not in format_line(sample(forecast=False))
     coloured = format_line(sample("critical"), colour=True)

@@ -20,7 +20,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pipeline.reach.forecast import Snapshot, fit, read_events
+from pipeline.reach.fitting import fit
+from pipeline.reach.forecast import Snapshot, read_events
 
 MINUTES = (10, 30, 60)
 
@@ -33,7 +34,7 @@ def main() -> None:
     cascades = sorted(read_events(args.events), key=lambda c: c.final)
     target = cascades[len(cascades) // 2]
     others = [c for c in cascades if c.id != target.id]
-    forecaster = fit(others)
+    forecaster = fit([others])
 
     minutes = np.maximum(target.times[1:] / 60, 0.05)
     end = 7 * 24 * 60.0

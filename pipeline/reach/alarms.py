@@ -55,7 +55,10 @@ def first_alarm(
             continue
         snap = Snapshot.of(c, t)
         now = float(reach[np.searchsorted(c.times, t, side="right") - 1])
-        if final_reach(snap.reposts, now - float(c.followers[0]), now, forecaster.predict(snap).final) >= threshold:
+        if (
+            final_reach(snap.reposts, now - float(c.followers[0]), now, forecaster.predict(snap).reach_final)
+            >= threshold
+        ):
             return t, passed
     return None, passed
 

@@ -379,9 +379,11 @@ def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
         final_reposts=f.final,
         final_reposts_low=f.low,
         final_reposts_high=f.high,
-        potential_reach=reach(f.final),
-        potential_reach_low=reach(f.low),
-        potential_reach_high=reach(f.high),
+        # The forecast may extrapolate reach from another final size than the one it
+        # states (each is the best of its kind in the cascade's regime).
+        potential_reach=reach(f.reach_final),
+        potential_reach_low=reach(min(f.low, f.reach_final)),
+        potential_reach_high=reach(max(f.high, f.reach_final)),
         seismic_final_reposts=s.final,
         supercritical=s.supercritical,
     )

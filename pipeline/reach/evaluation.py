@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.reach import fitting
 from pipeline.reach.baselines import LogLinear, no_growth
-from pipeline.reach.forecast import FIT_TIMES, Cascade, Forecaster, Snapshot, final_reach, fit
+from pipeline.reach.forecast import FIT_TIMES, Cascade, Forecaster, Snapshot, final_reach
 
 PREDICTORS = ("seismic", "no_growth", "log_linear", "flashpoint")
 
@@ -61,47 +62,93 @@ def evaluate(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     train_also: Sequence[Cascade] = (),
 ) -> dict[str, Any]:
+    """The forecast and the baselines judged at one observation time (see
+    :func:`evaluate_times`)."""
+    return evaluate_times(
+        cascades, [observe], forecaster, cv=cv, thin=thin, seed=seed, thresholds=thresholds, train_also=train_also
+    )[0]
+
+
+def evaluate_times(
+    cascades: Sequence[Cascade],
+    observe: Sequence[float],
+    forecaster: Forecaster | None = None,
+    *,
+    cv: int = 0,
+    thin: float = 1.0,
+    seed: int = 0,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    train_also: Sequence[Cascade] = (),
+) -> list[dict[str, Any]]:
+    """One result per time in ``observe``; with ``cv``, each fold's forecast is fitted
+    once (on every usual observation time) and judged at all of them."""
     if cv < 2 and forecaster is None:
         raise ValueError("give a fitted forecaster, or cv >= 2 to fit one per fold")
     rng = np.random.default_rng(seed)
     fold = rng.permutation(len(cascades)) % cv if cv >= 2 else np.zeros(len(cascades), dtype=int)
-    thin_rng = np.random.default_rng(seed + 1)
-    rows: list[dict[str, float]] = []
     # All the usual observation times: the trees learn from every one of them.
-    times = sorted({*FIT_TIMES, observe})
+    times = sorted({*FIT_TIMES, *observe})
+    training = None
+    if cv >= 2:
+        # Each cascade's snapshots once; a fold's fit takes the rows of its cascades.
+        training = fitting.rows([cascades, train_also], times, seed)
+    rows: dict[float, list[dict[str, float]]] = {t: [] for t in observe}
+    thin_rng = np.random.default_rng(seed + 1)
+    judged = [c if thin >= 1.0 else c.thinned(thin, thin_rng) for c in cascades]
     for k in sorted(set(fold.tolist())):
         model, log_linear = forecaster, None
-        if cv >= 2:
+        if training is not None:
             train = [c for c, f in zip(cascades, fold, strict=True) if f != k]
-            model = fit([*train, *train_also], times=times, seed=seed)
+            # Cascade indices in ``training``: the judged ones first, then train_also.
+            keep = np.concatenate([fold != k, np.ones(len(train_also), dtype=bool)])
+            model = fitting.fit_rows(training.take(keep[training.cascade]), times, seed=seed)
             log_linear = LogLinear.fit(train, times)
         assert model is not None
-        for c, f in zip(cascades, fold, strict=True):
-            if f != k:
+        for x, f in zip(judged, fold, strict=True):
+            if f != k or x.final == 0:
                 continue
-            x = c if thin >= 1.0 else c.thinned(thin, thin_rng)
-            if x.final == 0:
-                continue
-            feat = Snapshot.of(x, observe)
-            reach_now = float(x.followers[x.times <= observe].sum())
-            # The original post (time 0) is always seen; the rest are reposts.
-            rep_followers = reach_now - float(x.followers[0])
-            size = {
-                "seismic": feat.seismic.final,
-                "no_growth": no_growth(feat.reposts),
-                "log_linear": log_linear.predict(feat.reposts, observe) if log_linear else math.nan,
-            }
-            ours = model.predict(feat)
-            size["flashpoint"] = ours.final
-            row: dict[str, float] = {"true": x.final, "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
-            # Is the final size inside the forecast's 80% interval? SEISMIC's own
-            # interval (from the 5th and 95th percentiles of its infectiousness) beside it.
-            row["flashpoint_covered"] = float(ours.low <= x.final <= ours.high)
-            row["seismic_covered"] = float(feat.seismic.low <= x.final <= feat.seismic.high)
-            for name, final in size.items():
-                row[name] = final
-                row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, final)
-            rows.append(row)
+            for t in observe:
+                rows[t].append(_judge(x, t, model, log_linear))
+    return [
+        _summary(rows[t], t, len(cascades), cv, seed, thin, len(train_also), forecaster, thresholds) for t in observe
+    ]
+
+
+def _judge(x: Cascade, observe: float, model: Forecaster, log_linear: LogLinear | None) -> dict[str, float]:
+    feat = Snapshot.of(x, observe)
+    reach_now = float(x.followers[x.times <= observe].sum())
+    # The original post (time 0) is always seen; the rest are reposts.
+    rep_followers = reach_now - float(x.followers[0])
+    size = {
+        "seismic": feat.seismic.final,
+        "no_growth": no_growth(feat.reposts),
+        "log_linear": log_linear.predict(feat.reposts, observe) if log_linear else math.nan,
+    }
+    ours = model.predict(feat)
+    size["flashpoint"] = ours.final
+    reach_size = {**size, "flashpoint": ours.reach_final}
+    row: dict[str, float] = {"true": x.final, "true_reach": float(x.followers.sum()), "reposts": feat.reposts}
+    # Is the final size inside the forecast's 80% interval? SEISMIC's own interval
+    # (from the 5th and 95th percentiles of its infectiousness) beside it.
+    row["flashpoint_covered"] = float(ours.low <= x.final <= ours.high)
+    row["seismic_covered"] = float(feat.seismic.low <= x.final <= feat.seismic.high)
+    for name, final in size.items():
+        row[name] = final
+        row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, reach_size[name])
+    return row
+
+
+def _summary(
+    rows: list[dict[str, float]],
+    observe: float,
+    total: int,
+    cv: int,
+    seed: int,
+    thin: float,
+    also: int,
+    forecaster: Forecaster | None,
+    thresholds: Sequence[float],
+) -> dict[str, Any]:
     true = np.array([r["true"] for r in rows], dtype=float)
     true_reach = np.array([r["true_reach"] for r in rows], dtype=float)
     pred = {n: np.array([r[n] for r in rows], dtype=float) for n in PREDICTORS}
@@ -109,7 +156,7 @@ def evaluate(
     shown = [n for n in PREDICTORS if not np.isnan(pred[n]).all()]
     return {
         "cascades": len(rows),
-        "skipped_no_reposts": len(cascades) - len(rows),
+        "skipped_no_reposts": total - len(rows),
         "observe_seconds": observe,
         "final_size": {
             "min": int(true.min()),
@@ -119,7 +166,7 @@ def evaluate(
         "seen_at_observation_median": float(np.median([r["reposts"] for r in rows])),
         "protocol": (
             f"held out: {cv}-fold split by cascade (seed {seed}), forecast fitted on the other folds"
-            + (f" and {len(train_also)} other cascades" if train_also else "")
+            + (f" and {also} other cascades" if also else "")
             if cv >= 2
             else f"shipped forecast ({forecaster.trained_on if forecaster else ''})"
         )

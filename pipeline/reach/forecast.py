@@ -1,30 +1,33 @@
-"""Flashpoint's forecast of a cascade's final size: SEISMIC, corrected by what it misses.
+"""Flashpoint's forecast of a cascade's final size and potential reach.
 
-SEISMIC's own forecast is reposts so far, R, plus the reposts still owed by the
-exposure seen so far, F = p * (follower-weighted remaining kernel mass), scaled up by
-the branching factor. On real cascades it is biased low early on (the crowd keeps
-reacting longer than the kernel says) and its branching factor swings with noisy
-estimates of p. The forecast here is the geometric mean of two corrections, each
-fitted to minimise the absolute percentage error:
+Almost every complaint's cascade is small (a burst of a few reposts, then silence);
+a few grow to thousands. One model does not serve both, so the forecast is a gate
+between three candidates, chosen per regime: observation time t (the nearest fitted
+one) and band of reposts seen R (:data:`BANDS`: 0, 1, 2-4, 5-19, 20-99, 100-499, 500+).
 
-1. a formula, fitted per observation time t (as the SEISMIC paper corrects its own
-   predictor per t): ``R + exp(a_t) * (R + 1) ** b_t * F ** (1 - b_t)``;
-2. gradient-boosted trees (300 trees of depth 3) on scale-free features of the cascade
-   so far: F / R, SEISMIC's branching ratio p * n*, the share of reposts in the last
-   half and quarter of the time observed, the recent reposters' followers against all
-   reposters', the author's against the reposters', and log t. They predict
-   log(final / (R + 1)).
+- **The model.** Below :data:`SMALL_BELOW` reposts: gradient-boosted trees (300 of
+  depth 3) predicting (final + 1) / (R + 1) under an absolute error weighted by
+  (R + 1) / final, which is the forecast's own absolute percentage error (APE), on the
+  features below plus log(R + 1) and the share of the time observed since the last
+  repost. From there: SEISMIC corrected by the geometric mean of a formula fitted per
+  t, ``R + exp(a_t) * (R + 1) ** b_t * F ** (1 - b_t)`` (F: the reposts SEISMIC still
+  expects from the exposure seen, p times the follower-weighted remaining kernel
+  mass), and trees predicting log(final / (R + 1)) from scale-free features: F / R,
+  SEISMIC's branching ratio p * n*, the share of reposts in the last half and quarter
+  of the time observed, the recent reposters' followers against all reposters', the
+  author's against the reposters', and log t. Those see ratios only, so a big
+  cascade's forecast grows in proportion to it.
+- **SEISMIC** as it is (the model stands in where it is supercritical).
+- **No further growth**: final = R.
 
-Neither sees the cascade's size itself, only ratios, so the forecast grows in
-proportion to the cascade and does not learn "cascades are large" from a training set
-of large ones. Both are fitted on thinned copies of the training cascades too (each
-repost kept with probability 0.2, 0.05, 0.02 or 0.01), so they are trained on small
-cascades' noise. The interval is the 10th and 90th percentile of log(true / forecast)
-on the training rows at that t.
+Which one a regime uses, for the final size and separately for the final potential
+reach, is chosen by held-out error on the training cascades
+(:mod:`pipeline.reach.fitting`), as is the 80% interval: the 10th and 90th percentiles
+of the chosen forecast's held-out log((final + 1) / (forecast + 1)) in that regime.
 
 Parameters ship in ``models/reach/forecast.json`` (written by ``flashpoint reach fit``;
-the trees as plain arrays, evaluated here with numpy) and are interpolated linearly in
-log t between the fitted observation times.
+the trees as plain arrays, evaluated here with numpy); the formula's are interpolated
+linearly in log t between the fitted observation times.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import csv
 import gzip
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +51,17 @@ from pipeline.reach.sketch import ArrivalSketch
 FIT_TIMES = (300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14_400.0, 21_600.0, 43_200.0, 86_400.0)
 THINNING = (1.0, 0.2, 0.05, 0.05, 0.02, 0.02, 0.01, 0.01)
 TREE_COUNT = 300
-VERSION = 1
+VERSION = 2
+# The model's trees for small cascades below this many reposts seen; the formula and
+# trees correcting SEISMIC from there, fitted on snapshots with at least BIG_FROM.
+SMALL_BELOW = 50
+BIG_FROM = 20
+# Regimes of the gate: lower edges of the bands of reposts seen.
+BANDS = (0, 1, 2, 5, 20, 100, 500)
+# Not the log-linear baseline (pipeline/reach/baselines.py): its factor per regime,
+# pooled over cascades of every size, multiplied a cascade thinned from a big one by
+# fifty (docs/decisions/2026-12-07-reach-forecast-v2.md).
+CANDIDATES = ("model", "seismic", "no_growth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,7 @@ class Snapshot:
     followers_all: float  # mean followers of all reposters so far
     root_followers: float
     seismic: Prediction
+    since_last: float = 1.0  # share of the time observed since the last repost
 
     @classmethod
     def of(cls, c: Cascade, t: float) -> Snapshot:
@@ -116,6 +130,10 @@ class Snapshot:
         seen = c.times[1:] <= t
         times, followers = c.times[1:][seen], c.followers[1:][seen]
         return cls._build(s, t, times, np.ones(len(times)), followers, float(c.followers[0]))
+
+    @staticmethod
+    def _since(t: float, last: float | None) -> float:
+        return 1.0 if last is None or t <= 0 else min(max((t - last) / t, 0.0), 1.0)
 
     @classmethod
     def of_sketch(cls, sketch: ArrivalSketch, at: float) -> Snapshot:
@@ -144,6 +162,7 @@ class Snapshot:
             followers_all=f_all / r if r else 0.0,
             root_followers=sketch.root_followers,
             seismic=s,
+            since_last=cls._since(t, max(rep_t) if rep_t else None),
         )
 
     @classmethod
@@ -164,6 +183,7 @@ class Snapshot:
             followers_all=float(followers.sum() / r) if r else 0.0,
             root_followers=root,
             seismic=s,
+            since_last=cls._since(t, float(times.max()) if len(times) else None),
         )
 
     def vector(self) -> list[float]:
@@ -178,6 +198,10 @@ class Snapshot:
             math.log(max(self.t, 1.0)),
         ]
 
+    def small_vector(self) -> list[float]:
+        """The small-cascade trees' features, in :data:`SMALL_TREE_FEATURES` order."""
+        return [*self.vector(), math.log(self.reposts + 1), self.since_last]
+
 
 TREE_FEATURES = (
     "log((F + 1) / (R + 1))",
@@ -188,6 +212,7 @@ TREE_FEATURES = (
     "log(author's followers / reposters' mean)",
     "log t",
 )
+SMALL_TREE_FEATURES = (*TREE_FEATURES, "log(R + 1)", "share of the time observed since the last repost")
 
 
 @dataclass
@@ -318,19 +343,28 @@ def at_log_time(times: Sequence[float], logs: Sequence[float], values: Sequence[
 @dataclass(frozen=True, slots=True)
 class Forecast:
     t: float
-    final: float
+    final: float  # final reposts
     low: float  # 80% interval
     high: float
+    reach_final: float  # the final reposts to extrapolate the potential reach from
 
 
 @dataclass
 class Forecaster:
+    """The forecast: per regime (observation time x reposts seen, :data:`BANDS`) one of
+    the candidates (:data:`CANDIDATES`) for the final size and one for the final
+    potential reach, chosen on held-out training cascades (pipeline/reach/fitting.py),
+    with the interval that candidate's held-out errors give."""
+
     times: list[float]
-    a: list[float]
+    a: list[float]  # the formula's parameters per time (the model from SMALL_BELOW)
     b: list[float]
-    q10: list[float]
-    q90: list[float]
-    trees: Trees | None = None
+    trees: Trees | None  # log(final / (R + 1)) from SMALL_BELOW
+    small: Trees | None  # (final + 1) / (R + 1) below SMALL_BELOW
+    size_gate: list[list[str]]
+    reach_gate: list[list[str]]
+    q10: list[list[float]]  # per time and band: log((final + 1) / (forecast + 1))
+    q90: list[list[float]]
     trained_on: str = ""
     version: int = VERSION
     _logs: list[float] = field(init=False, repr=False, compare=False)
@@ -338,32 +372,62 @@ class Forecaster:
     def __post_init__(self) -> None:
         self._logs = [math.log(t) for t in self.times]
 
-    def _at(self, values: list[float], t: float) -> float:
-        return at_log_time(self.times, self._logs, values, t)
+    def _regime(self, snap: Snapshot) -> tuple[int, int]:
+        """The nearest fitted time (in log t) and the band of reposts seen: a regime's
+        choice is not something to interpolate."""
+        x = math.log(max(snap.t, 1.0))
+        i = min(range(len(self._logs)), key=lambda k: abs(self._logs[k] - x))
+        return i, bisect.bisect_right(BANDS, snap.reposts) - 1
 
-    def point(self, snap: Snapshot) -> float:
-        # _formula and _from_trees for one snapshot, in plain Python (numpy's cost per
+    def model(self, snap: Snapshot) -> float:
+        r = float(snap.reposts)
+        if r < SMALL_BELOW and self.small is not None:
+            ratio = float(self.small.predict(np.array([snap.small_vector()]))[0])
+            return max((r + 1) * ratio - 1, r)
+        # The formula and the trees for one snapshot, in plain Python (numpy's cost per
         # call on scalars was a tenth of a forecast).
-        t, r = snap.t, float(snap.reposts)
-        a, b = self._at(self.a, t), self._at(self.b, t)
+        t = snap.t
+        a = at_log_time(self.times, self._logs, self.a, t)
+        b = at_log_time(self.times, self._logs, self.b, t)
         formula = float(r + math.exp(a) * (r + 1) ** b * max(snap.first_generation, 1e-3) ** (1 - b))
         if self.trees is None:
             return formula
         log_ratio = float(self.trees.predict(np.array([snap.vector()]))[0])
         return math.sqrt(formula * max(math.exp(log_ratio) * (r + 1), r))
 
+    def candidate(self, name: str, snap: Snapshot) -> float:
+        r = float(snap.reposts)
+        if name == "no_growth":
+            return r
+        if name == "seismic" and math.isfinite(snap.seismic.final):
+            return max(float(snap.seismic.final), r)
+        # The model, and SEISMIC's place when it is supercritical (infinite).
+        return self.model(snap)
+
+    def candidates(self, snap: Snapshot) -> dict[str, float]:
+        return {c: self.candidate(c, snap) for c in CANDIDATES}
+
     def predict(self, snap: Snapshot) -> Forecast:
-        final = self.point(snap)
-        lo, hi = final * math.exp(self._at(self.q10, snap.t)), final * math.exp(self._at(self.q90, snap.t))
+        i, j = self._regime(snap)
+        size, reach = self.size_gate[i][j], self.reach_gate[i][j]
+        final = self.candidate(size, snap)
+        reach_final = final if reach == size else self.candidate(reach, snap)
         # The cascade will be at least as large as it is.
         r = snap.reposts
-        return Forecast(snap.t, max(final, r), max(lo, r), max(hi, r))
+        lo = (final + 1) * math.exp(self.q10[i][j]) - 1
+        hi = (final + 1) * math.exp(self.q90[i][j]) - 1
+        return Forecast(snap.t, final, max(min(lo, final), r), max(hi, final), reach_final)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        d = {k: getattr(self, k) for k in ("version", "trained_on", "times", "a", "b", "q10", "q90")}
+        keep = ("version", "trained_on", "times", "a", "b", "size_gate", "reach_gate", "q10", "q90")
+        d: dict[str, Any] = {k: getattr(self, k) for k in keep}
+        d["bands"] = list(BANDS)
+        d["small_below"] = SMALL_BELOW
         d["tree_features"] = list(TREE_FEATURES)
+        d["small_tree_features"] = list(SMALL_TREE_FEATURES)
         d["trees"] = self.trees.to_dict() if self.trees else None
+        d["small"] = self.small.to_dict() if self.small else None
         path.write_text(json.dumps(d, separators=(",", ":")) + "\n")
 
     @classmethod
@@ -371,12 +435,24 @@ class Forecaster:
         d = json.loads(path.read_text())
         if d.get("version") != VERSION:
             raise ValueError(f"{path}: forecast version {d.get('version')}, this code reads {VERSION}")
-        if d.get("trees") and d.get("tree_features") != list(TREE_FEATURES):
-            raise ValueError(f"{path}: the trees were fitted on other features; refit with flashpoint reach fit")
-        trees = Trees(**d["trees"]) if d.get("trees") else None
-        keep = ("times", "a", "b", "q10", "q90", "trained_on", "version")
+        same = (
+            d.get("tree_features") == list(TREE_FEATURES)
+            and d.get("small_tree_features") == list(SMALL_TREE_FEATURES)
+            and d.get("bands") == list(BANDS)
+            and d.get("small_below") == SMALL_BELOW
+        )
+        if not same:
+            raise ValueError(f"{path}: fitted on other features or regimes; refit with flashpoint reach fit")
+        unknown = {g for gate in (d["size_gate"], d["reach_gate"]) for row in gate for g in row} - set(CANDIDATES)
+        if unknown:
+            raise ValueError(f"{path}: unknown forecast candidate(s) {sorted(unknown)}")
+        keep = ("times", "a", "b", "size_gate", "reach_gate", "q10", "q90", "trained_on", "version")
         seismic.prepare()
-        return cls(trees=trees, **{k: d[k] for k in keep})
+        return cls(
+            trees=Trees(**d["trees"]) if d.get("trees") else None,
+            small=Trees(**d["small"]) if d.get("small") else None,
+            **{k: d[k] for k in keep},
+        )
 
 
 def final_reach(reposts: int, repost_followers: float, reach_now: float, final: float) -> float:
@@ -385,87 +461,3 @@ def final_reach(reposts: int, repost_followers: float, reach_now: float, final: 
     SEISMIC's population mean, so a cascade without reposts yet is not assumed empty)."""
     mean = (repost_followers + seismic.N_STAR) / (reposts + 1)
     return reach_now + max(final - reposts, 0.0) * mean
-
-
-def _formula(reposts: float | np.ndarray, first_generation: float | np.ndarray, a: float, b: float) -> np.ndarray:
-    r = np.asarray(reposts, dtype=float)
-    f = np.maximum(np.asarray(first_generation, dtype=float), 1e-3)
-    return np.asarray(r + np.exp(a) * (r + 1) ** b * f ** (1 - b))
-
-
-def _from_trees(reposts: float | np.ndarray, log_ratio: float | np.ndarray) -> np.ndarray:
-    r = np.asarray(reposts, dtype=float)
-    return np.asarray(np.maximum(np.exp(log_ratio) * (r + 1), r))
-
-
-def snapshots(cascades: Iterable[Cascade], times: Sequence[float], seed: int) -> list[tuple[Snapshot, int]]:
-    """(snapshot, true final) at each of ``times`` for each cascade and its thinned
-    copies."""
-    rng = np.random.default_rng(seed)
-    out: list[tuple[Snapshot, int]] = []
-    for c in cascades:
-        for keep in THINNING:
-            x = c if keep == 1.0 else c.thinned(keep, rng)
-            if x.final == 0:
-                continue
-            out.extend((Snapshot.of(x, t), x.final) for t in times)
-    return out
-
-
-def _fit_trees(rows: list[tuple[Snapshot, int]]) -> Trees:
-    from sklearn.ensemble import GradientBoostingRegressor
-
-    x = np.array([s.vector() for s, _ in rows])
-    r = np.array([s.reposts for s, _ in rows], dtype=float)
-    y = np.array([f for _, f in rows], dtype=float)
-    gb = GradientBoostingRegressor(
-        loss="absolute_error",
-        n_estimators=TREE_COUNT,
-        max_depth=3,
-        learning_rate=0.05,
-        subsample=0.8,
-        min_samples_leaf=20,
-        random_state=0,
-    )
-    gb.fit(x, np.log(y / (r + 1)))
-    # The median of log(final / R) over-predicts in percentage terms (an over-estimate
-    # can be off by more than 100%, an under-estimate cannot): shift it to the APE optimum.
-    raw = gb.predict(x)
-    shift = min(
-        np.linspace(-0.5, 0.3, 81),
-        key=lambda d: float(np.mean(np.abs(_from_trees(r, raw + d) - y) / y)),
-    )
-    return Trees.from_sklearn(gb, float(shift))
-
-
-def fit(cascades: Sequence[Cascade], times: Sequence[float] = FIT_TIMES, seed: int = 0, name: str = "") -> Forecaster:
-    from scipy.optimize import minimize  # type: ignore[import-untyped]
-
-    rows = snapshots(cascades, times, seed)
-    trees = _fit_trees(rows)
-    a, b = [], []
-    for t in times:
-        at = [(s, y) for s, y in rows if s.t == t]
-        r = np.array([s.reposts for s, _ in at], dtype=float)
-        f = np.array([s.first_generation for s, _ in at])
-        y = np.array([y for _, y in at], dtype=float)
-
-        def loss(theta: np.ndarray, r: np.ndarray = r, f: np.ndarray = f, y: np.ndarray = y) -> float:
-            # The simplex tries extreme (a, b) on small cascades: overflow there is a
-            # bad fit, not an error, and NaN would mislead the simplex's comparisons.
-            with np.errstate(over="ignore", invalid="ignore"):
-                v = float(np.mean(np.abs(_formula(r, f, theta[0], theta[1]) - y) / y))
-            return v if math.isfinite(v) else math.inf
-
-        opts = {"xatol": 1e-4, "fatol": 1e-7}
-        starts = ([0.0, 0.5], [0.5, 0.0])
-        best = min((minimize(loss, x0, method="Nelder-Mead", options=opts) for x0 in starts), key=lambda res: res.fun)
-        # b outside [0, 1] would let the forecast shrink as a cascade grows.
-        a.append(float(best.x[0]))
-        b.append(float(np.clip(best.x[1], 0.0, 1.0)))
-    model = Forecaster(list(map(float, times)), a, b, [0.0] * len(times), [0.0] * len(times), trees, name)
-    for i, t in enumerate(times):
-        resid = np.log([y / model.point(s) for s, y in rows if s.t == t])
-        model.q10[i] = float(np.percentile(resid, 10))
-        model.q90[i] = float(np.percentile(resid, 90))
-    return model

@@ -21,7 +21,7 @@ class Says:
 
     def predict(self, snap: Snapshot) -> Forecast:
         final = snap.reposts * self.factor
-        return Forecast(snap.t, final, final, final)
+        return Forecast(snap.t, final, final, final, final)
 
 
 def cascade(cid: str, every: float, reposts: int, followers: float, root: float = 100.0) -> Cascade:
