@@ -334,6 +334,20 @@ def test_the_worker_consumer_fetches_with_the_bound_it_is_given(tmp_path: Any) -
     assert asyncio.run(fetch_limits(bounded, original)) == (1500, 1)
 
 
+def _committed_seek(ledger: Any, fetcher: object, sought: asyncio.Event, offset: int) -> Any:
+    """A consumer's seek_to_committed as aiokafka runs it at the end of a recovery:
+    mentions[0] is sought to its committed ``offset`` first, then the other partitions'
+    committed offsets are awaited."""
+
+    async def seek_to_committed() -> dict[TP, int]:
+        ledger.sought(fetcher, MENTIONS_0)
+        sought.set()
+        await asyncio.sleep(0.05)  # the other partitions' committed offsets
+        return {MENTIONS_0: offset}
+
+    return seek_to_committed
+
+
 async def _seek_while_records_arrive(perform_seek: Any, resume_flow: Any = lambda consumer: None) -> list[int]:
     """Faust's fetch loop and its perform_seek at the end of a recovery, interleaved as
     the fault suite saw them: offsets up to 1063 of a partition were handed to the loop
@@ -345,12 +359,7 @@ async def _seek_while_records_arrive(perform_seek: Any, resume_flow: Any = lambd
     fetcher = object()
     sought, seek_done = asyncio.Event(), asyncio.Event()
 
-    async def seek_to_committed() -> dict[TP, int]:
-        ledger.sought(fetcher, MENTIONS_0)
-        sought.set()
-        await asyncio.sleep(0.05)  # the other partitions' committed offsets
-        return {MENTIONS_0: 1014}
-
+    seek_to_committed = _committed_seek(ledger, fetcher, sought, 1014)
     consumer = SimpleNamespace(
         _read_offset={MENTIONS_0: 1063}, _committed_offset={}, seek_to_committed=seek_to_committed
     )
@@ -415,12 +424,7 @@ async def _end_recovery_while_records_arrive(perform_seek: Any, resume_flow: Any
     stream = FlowControlQueue(flow_control=flow_control, clear_on_resume=True)
     sought, ready = asyncio.Event(), asyncio.Event()
 
-    async def seek_to_committed() -> dict[TP, int]:
-        ledger.sought(fetcher, MENTIONS_0)
-        sought.set()
-        await asyncio.sleep(0.05)  # the other partitions' committed offsets
-        return {MENTIONS_0: 771}
-
+    seek_to_committed = _committed_seek(ledger, fetcher, sought, 771)
     consumer = SimpleNamespace(
         _read_offset={},
         _committed_offset={},
