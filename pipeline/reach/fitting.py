@@ -212,7 +212,7 @@ def _gate(
             sizes.append(size)
             reaches.append(reach)
             # The interval around the chosen size forecast, from its held-out errors.
-            pool = m if data.weight[m].size >= INTERVAL_MIN_ROWS else at_t
+            pool = m if np.count_nonzero(m) >= INTERVAL_MIN_ROWS else at_t
             if pool.any():
                 pred = np.maximum(held[size][pool], data.r[pool])
                 pred = np.where(np.isfinite(pred), pred, held["model"][pool])
