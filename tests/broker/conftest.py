@@ -76,13 +76,15 @@ class Worker:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # tests.broker.amplify for the fault suite: the same worker, race windows widened.
+    module: str = "pipeline"
 
     def start(self) -> None:
         # Integrators create the input topic before producing (flashpoint topics);
         # without it the first producer would race the worker to auto-create it.
         asyncio.run(ensure_topics(self.settings))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker"],
+            [sys.executable, "-m", self.module, "worker"],
             env=self.env,
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the child owns it
             stderr=subprocess.STDOUT,
@@ -148,8 +150,8 @@ class Worker:
         return f"--- {self.log.name} ({len(lines)} lines) ---\n" + "\n".join(picked[-400:])
 
 
-def make_worker(s: Settings, log: Path) -> Worker:
-    return Worker(settings=s, log=log, env={**os.environ, **s.environ()})
+def make_worker(s: Settings, log: Path, module: str = "pipeline") -> Worker:
+    return Worker(settings=s, log=log, env={**os.environ, **s.environ()}, module=module)
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ per kind of fault, so that the full run can spread them over two processes.
 Sizes come from the environment, so the long runs are the same tests:
 FLASHPOINT_FAULT_MENTIONS (default 20,000), FLASHPOINT_FAULT_KILLS (5),
 FLASHPOINT_FAULT_SEED (11: where the kills land; other seeds try other moments),
-FLASHPOINT_FAULT_REPORTS (a directory for one JSON report per scenario).
+FLASHPOINT_FAULT_REPORTS (a directory for one JSON report per scenario),
+FLASHPOINT_FAULT_AMPLIFY (1 by default: the crash and rebalance scenarios run the
+worker with its race windows widened, tests/broker/amplify.py; 0 runs it as shipped).
 FLASHPOINT_TEST_FETCH_MAX_WAIT_SECONDS and FLASHPOINT_TEST_FETCH_MIN_BYTES set the
 workers' fetch bound (tests/broker/conftest.py; default the settings', 0.01 s and 4,096 bytes).
 benchmarks/fault_seeds.sh runs the SIGKILL scenario over several seeds.
@@ -38,6 +40,7 @@ MENTIONS = int(os.environ.get("FLASHPOINT_FAULT_MENTIONS", "20000"))
 KILLS = int(os.environ.get("FLASHPOINT_FAULT_KILLS", "5"))
 SEED = int(os.environ.get("FLASHPOINT_FAULT_SEED", "11"))
 REPORTS = Path(os.environ["FLASHPOINT_FAULT_REPORTS"]) if os.environ.get("FLASHPOINT_FAULT_REPORTS") else None
+WORKER_MODULE = "tests.broker.amplify" if os.environ.get("FLASHPOINT_FAULT_AMPLIFY", "1") == "1" else "pipeline"
 
 BROKER_MENTIONS = max(2_000, MENTIONS // 3)
 # Brokers that go down listen below Linux's ephemeral range (32768-60999): clients

@@ -17,6 +17,7 @@ from tests.broker.faults import (
     KILLS,
     MENTIONS,
     SEED,
+    WORKER_MODULE,
     behind,
     fault_settings,
     restart,
@@ -42,7 +43,7 @@ def crashes(
     s = fault_settings(settings, tmp_path)
     exp = expected(load, s, model)
     assert all(levels(exp)[level] > 0 for level in ("info", "warning", "error", "critical")), levels(exp)
-    worker = make_worker(s, tmp_path / "worker.log")
+    worker = make_worker(s, tmp_path / "worker.log", WORKER_MODULE)
     rng = random.Random(SEED)
     try:
         worker.start()

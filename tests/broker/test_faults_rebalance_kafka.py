@@ -15,6 +15,7 @@ from pipeline.settings import Settings
 from tests.broker.conftest import free_port, make_worker
 from tests.broker.faults import (
     BROKER_MENTIONS,
+    WORKER_MODULE,
     fault_settings,
     settle,
 )
@@ -36,7 +37,11 @@ def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, mod
     load = workload(BROKER_MENTIONS, seed=17)
     exp = expected(load, s, model)
     workers = [
-        make_worker(s.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}"), tmp_path / f"worker{i}.log")
+        make_worker(
+            s.replace(metrics_port=free_port(), data_dir=tmp_path / f"data{i}"),
+            tmp_path / f"worker{i}.log",
+            WORKER_MODULE,
+        )
         for i in range(2)
     ]
     try:
