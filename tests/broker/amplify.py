@@ -11,16 +11,18 @@ with every fix in place the scenarios must still pass; with a fix taken out
 
 The stretches, each installed around the patched library methods, outermost:
 
-- fix 9: after the seek that ends a recovery, before flow control resumes and empties
-  the stream queues (``SEEK_TAIL_SECONDS``). Unpatched, the fetch loop is free then,
-  and whatever it delivers into a stream queue is emptied out with its offset taken.
+- fix 9: between the seek that ends a recovery and flow control's resume, which
+  empties the stream queues (``SEEK_TAIL_SECONDS``), an agent that takes a record
+  from its queue is slow to come back for the next (``SLOW_TAKE_SECONDS``).
+  Unpatched, the fetch loop is free in that window, and what it delivers meanwhile
+  is emptied out of the queue with its offset taken.
 - fix 3: the first fetch of changelog records in each recovery is held in the fetch
   loop, before it is handed to recovery, for longer than recovery's 5 s wait
   (``CHANGELOG_HOLD_SECONDS``). Unpatched, recovery reads aiokafka's position, already
   past those records, and marks their partition done without them.
-- fixes 2 and 4: a fetch of stream records is held in the fetch loop for a moment
-  (``STREAM_HOLD_SECONDS``), so that a rebalance's or recovery's seek is likely to land
-  while a batch fetched before it is still undelivered.
+- fix 2: a seek's first moments (``PRE_SEEK_SECONDS``, with the fetch loop held by fix
+  4) leave aiokafka time to fetch from where the partitions stood before it, so that
+  a batch fetched before the seek is waiting when the loop is released.
 """
 
 from __future__ import annotations
@@ -34,44 +36,65 @@ from pipeline import faust_fixes
 
 log = logging.getLogger("flashpoint.amplify")
 
-SEEK_TAIL_SECONDS = 0.5
+SEEK_TAIL_SECONDS = 0.3
+SLOW_TAKE_SECONDS = 0.2
 CHANGELOG_HOLD_SECONDS = 6.0
-STREAM_HOLD_SECONDS = 0.05
+PRE_SEEK_SECONDS = 0.5
 
 
 def install() -> None:
     from faust.transport.consumer import Consumer
+    from mode.utils.queues import ThrowableQueue
 
-    faust_fixes.apply()  # first, so the stretches wrap the patched methods
+    # Innermost: inside fix 4's hold, so the loop delivers nothing while it sleeps.
+    original_seek = Consumer.perform_seek
 
+    async def _seek_late(self: Any) -> None:
+        log.info("amplify: seeking in %.1f s", PRE_SEEK_SECONDS)
+        await asyncio.sleep(PRE_SEEK_SECONDS)
+        await original_seek(self)
+
+    Consumer.perform_seek = _seek_late  # type: ignore[method-assign]
+    faust_fixes.apply()  # then the fixes, and the other stretches around them
+
+    window = asyncio.Event()
     perform_seek = Consumer.perform_seek
 
     async def _perform_seek(self: Any) -> None:
         await perform_seek(self)
         log.info("amplify: %.1f s after the seek", SEEK_TAIL_SECONDS)
-        await asyncio.sleep(SEEK_TAIL_SECONDS)
+        window.set()
+        try:
+            await asyncio.sleep(SEEK_TAIL_SECONDS)
+        finally:
+            # Recovery resumes flow control right after this returns: the window ends there.
+            window.clear()
+
+    get = ThrowableQueue.get
+
+    async def _get(self: Any) -> Any:
+        item = await get(self)
+        if window.is_set():
+            await asyncio.sleep(SLOW_TAKE_SECONDS)
+        return item
 
     wait_next_records = Consumer._wait_next_records
     held_for: dict[int, int] = {}
 
     async def _wait_next_records(self: Any, timeout: float) -> Any:
         records, active = await wait_next_records(self, timeout)
-        if not records:
-            return records, active
-        changelogs = [tp for tp in records if self._is_changelog_tp(tp)]
-        recovery = self.app.tables.recovery
-        if changelogs and self.app.in_recovery:
+        if records and self.app.in_recovery and any(self._is_changelog_tp(tp) for tp in records):
             # Once per recovery: its generation tells one recovery from the next.
+            recovery = self.app.tables.recovery
             generation = self.app.consumer_generation_id
             if held_for.get(id(recovery)) != generation:
                 held_for[id(recovery)] = generation
-                log.info("amplify: holding changelog fetch %s for %.1f s", changelogs, CHANGELOG_HOLD_SECONDS)
+                log.info("amplify: holding a changelog fetch for %.1f s", CHANGELOG_HOLD_SECONDS)
                 await asyncio.sleep(CHANGELOG_HOLD_SECONDS)
-        elif not changelogs:
-            await asyncio.sleep(STREAM_HOLD_SECONDS)
         return records, active
 
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    ThrowableQueue.get = _get  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
 
 
