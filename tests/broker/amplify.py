@@ -13,7 +13,8 @@ The stretches, each installed around the patched library methods, outermost:
 
 - fix 9: between the seek that ends a recovery and flow control's resume, which
   empties the stream queues (``SEEK_TAIL_SECONDS``), an agent that takes a record
-  from its queue is slow to come back for the next (``SLOW_TAKE_SECONDS``).
+  from its queue is slow to come back for the next (``SLOW_TAKE_SECONDS``, longer
+  than the window, so what else the loop delivers meanwhile is still queued).
   Unpatched, the fetch loop is free in that window, and what it delivers meanwhile
   is emptied out of the queue with its offset taken.
 - fix 3: the first fetch of changelog records in each recovery is held in the fetch
@@ -37,7 +38,7 @@ from pipeline import faust_fixes
 log = logging.getLogger("flashpoint.amplify")
 
 SEEK_TAIL_SECONDS = 0.3
-SLOW_TAKE_SECONDS = 0.2
+SLOW_TAKE_SECONDS = 0.6
 CHANGELOG_HOLD_SECONDS = 6.0
 PRE_SEEK_SECONDS = 0.5
 
