@@ -11,12 +11,12 @@ with every fix in place the scenarios must still pass; with a fix taken out
 
 The stretches, each installed around the patched library methods, outermost:
 
-- fix 9: between the seek that ends a recovery and flow control's resume, which
-  empties the stream queues (``SEEK_TAIL_SECONDS``), an agent that takes a record
-  from its queue is slow to come back for the next (``SLOW_TAKE_SECONDS``, longer
-  than the window, so what else the loop delivers meanwhile is still queued).
-  Unpatched, the fetch loop is free in that window, and what it delivers meanwhile
-  is emptied out of the queue with its offset taken.
+- fix 9: the seek that ends a recovery returns only once the fetch loop has put a
+  record into a stream queue (or after ``SEEK_TAIL_SECONDS``), and an agent that takes
+  a record meanwhile is slow to come back for the next (``SLOW_TAKE_SECONDS``).
+  Recovery then resumes flow control, which empties the stream queues. Unpatched, the
+  fetch loop is free after the seek, and what it delivered is emptied out with its
+  offset taken; patched, it is held until the flow resumes and the seek waits in vain.
 - fix 3: the first fetch of changelog records in each recovery is held in the fetch
   loop, before it is handed to recovery, for longer than recovery's 5 s wait
   (``CHANGELOG_HOLD_SECONDS``). Unpatched, recovery reads aiokafka's position, already
@@ -37,7 +37,7 @@ from pipeline import faust_fixes
 
 log = logging.getLogger("flashpoint.amplify")
 
-SEEK_TAIL_SECONDS = 0.3
+SEEK_TAIL_SECONDS = 3.0
 SLOW_TAKE_SECONDS = 0.6
 CHANGELOG_HOLD_SECONDS = 6.0
 PRE_SEEK_SECONDS = 0.5
@@ -59,17 +59,29 @@ def install() -> None:
     faust_fixes.apply()  # then the fixes, and the other stretches around them
 
     window = asyncio.Event()
+    delivered = asyncio.Event()
     perform_seek = Consumer.perform_seek
 
     async def _perform_seek(self: Any) -> None:
         await perform_seek(self)
-        log.info("amplify: %.1f s after the seek", SEEK_TAIL_SECONDS)
+        delivered.clear()
         window.set()
         try:
-            await asyncio.sleep(SEEK_TAIL_SECONDS)
+            await asyncio.wait_for(delivered.wait(), SEEK_TAIL_SECONDS)
+            log.info("amplify: a record reached a stream queue right after the seek")
+        except TimeoutError:
+            log.info("amplify: no record reached a stream queue in the %.1f s after the seek", SEEK_TAIL_SECONDS)
         finally:
             # Recovery resumes flow control right after this returns: the window ends there.
             window.clear()
+
+    put = ThrowableQueue.put_nowait_enhanced
+
+    def _put(self: Any, *args: Any, **kwargs: Any) -> Any:
+        done = put(self, *args, **kwargs)
+        if window.is_set():
+            delivered.set()
+        return done
 
     get = ThrowableQueue.get
 
@@ -95,6 +107,7 @@ def install() -> None:
         return records, active
 
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+    ThrowableQueue.put_nowait_enhanced = _put  # type: ignore[method-assign]
     ThrowableQueue.get = _get  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
 

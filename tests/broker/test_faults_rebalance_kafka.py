@@ -45,9 +45,11 @@ def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, mod
         for i in range(2)
     ]
     try:
+        # One after the other: the first owns every partition, then loses half to the
+        # second (they stay its standbys) and gets them back when the second dies. A
+        # joint start shares them from the first generation and skips that handover.
         for w in workers:
             w.start()
-        for w in workers:
             w.wait_ready()
         wait_until_shared(workers, s)
         replayer = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=len(load) / 90)
