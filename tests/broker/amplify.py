@@ -21,6 +21,9 @@ The stretches, each installed around the patched library methods, outermost:
   loop, before it is handed to recovery, for longer than recovery's 5 s wait
   (``CHANGELOG_HOLD_SECONDS``). Unpatched, recovery reads aiokafka's position, already
   past those records, and marks their partition done without them.
+- fix 4: the seek looks up each partition's committed offset slowly
+  (``SLOW_COMMITTED_SECONDS`` each), so that fetches from the partitions sought first
+  come back before it is done. Unpatched, the fetch loop takes them meanwhile.
 - fix 2: a seek's first moments (``PRE_SEEK_SECONDS``, with the fetch loop held by fix
   4) leave aiokafka time to fetch from where the partitions stood before it, so that
   a batch fetched before the seek is waiting when the loop is released.
@@ -41,9 +44,11 @@ SEEK_TAIL_SECONDS = 3.0
 SLOW_TAKE_SECONDS = 0.6
 CHANGELOG_HOLD_SECONDS = 6.0
 PRE_SEEK_SECONDS = 0.5
+SLOW_COMMITTED_SECONDS = 0.05
 
 
 def install() -> None:
+    from aiokafka import AIOKafkaConsumer
     from faust.transport.consumer import Consumer
     from mode.utils.queues import ThrowableQueue
 
@@ -56,6 +61,24 @@ def install() -> None:
         await original_seek(self)
 
     Consumer.perform_seek = _seek_late  # type: ignore[method-assign]
+
+    seek_to_committed = AIOKafkaConsumer.seek_to_committed
+    committed = AIOKafkaConsumer.committed
+
+    async def _seek_to_committed(self: Any, *partitions: Any) -> Any:
+        self._amplify_seeking = True
+        try:
+            return await seek_to_committed(self, *partitions)
+        finally:
+            self._amplify_seeking = False
+
+    async def _committed(self: Any, tp: Any) -> Any:
+        if getattr(self, "_amplify_seeking", False):
+            await asyncio.sleep(SLOW_COMMITTED_SECONDS)
+        return await committed(self, tp)
+
+    AIOKafkaConsumer.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
+    AIOKafkaConsumer.committed = _committed  # type: ignore[method-assign]
     faust_fixes.apply()  # then the fixes, and the other stretches around them
 
     window = asyncio.Event()
@@ -69,6 +92,8 @@ def install() -> None:
         try:
             await asyncio.wait_for(delivered.wait(), SEEK_TAIL_SECONDS)
             log.info("amplify: a record reached a stream queue right after the seek")
+            # The agent that took it is away (slow take): let the loop queue a few more.
+            await asyncio.sleep(SLOW_TAKE_SECONDS / 4)
         except TimeoutError:
             log.info("amplify: no record reached a stream queue in the %.1f s after the seek", SEEK_TAIL_SECONDS)
         finally:
@@ -88,8 +113,16 @@ def install() -> None:
     async def _get(self: Any) -> Any:
         item = await get(self)
         if window.is_set():
+            log.info("amplify: an agent took a record in the window: back in %.1f s", SLOW_TAKE_SECONDS)
             await asyncio.sleep(SLOW_TAKE_SECONDS)
         return item
+
+    clear = ThrowableQueue.clear
+
+    def _clear(self: Any) -> None:
+        if self.qsize():
+            log.info("amplify: flow control empties %d records from a stream queue", self.qsize())
+        clear(self)
 
     wait_next_records = Consumer._wait_next_records
     held_for: dict[int, int] = {}
@@ -109,6 +142,7 @@ def install() -> None:
     Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
     ThrowableQueue.put_nowait_enhanced = _put  # type: ignore[method-assign]
     ThrowableQueue.get = _get  # type: ignore[method-assign]
+    ThrowableQueue.clear = _clear  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
 
 
