@@ -41,7 +41,31 @@ class Dataset:
     severities: np.ndarray | None
 
 
+# The severity scheme's own names (Jin & Aletras 2021), as people write them in a CSV;
+# 0 is not a complaint.
+SEVERITY_NAMES = {"not a complaint": 0} | {name: level for level, name in enumerate(SEVERITY_LABELS, 1)}
+
+
+def parse_severity(value: str) -> int:
+    """A severity as 0-4 or as the scheme's name, any case; blank is -1 (not annotated).
+    Raises ValueError naming what it accepts."""
+    v = value.strip()
+    if not v:
+        return -1
+    if v.isdigit() and int(v) <= 4:
+        return int(v)
+    level = SEVERITY_NAMES.get(" ".join(v.lower().split()))
+    if level is None:
+        names = ", ".join(f'"{n}"' for n in SEVERITY_NAMES)
+        raise ValueError(f"severity {value!r} is not 0-4 or one of {names}")
+    return level
+
+
 def load_csv(path: Path, text_column: str = "text", label_column: str = "label") -> Dataset:
+    """A labelled CSV: ``text_column``, ``label_column`` (0 or 1), and optionally
+    ``domain`` and ``severity`` (0-4 or the scheme's names); other columns are ignored.
+    A bad value raises ValueError naming the file, the row (as a spreadsheet numbers it,
+    the header being row 1) and the value."""
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
@@ -49,18 +73,23 @@ def load_csv(path: Path, text_column: str = "text", label_column: str = "label")
     for col in (text_column, label_column):
         if col not in rows[0]:
             raise ValueError(f"{path}: no column {col!r} (columns: {', '.join(rows[0])})")
-    labels = np.array([int(r[label_column]) for r in rows])
-    if not set(np.unique(labels)) <= {0, 1}:
-        raise ValueError(f"{path}: {label_column} must be 0 or 1")
-    # A few rows have no severity annotation: -1, left out of severity training.
-    severities = (
-        np.array([int(r["severity"]) if r["severity"].strip() else -1 for r in rows]) if "severity" in rows[0] else None
-    )
+    labels, severities = [], []
+    for i, r in enumerate(rows, 2):
+        label = (r[label_column] or "").strip()
+        if label not in ("0", "1"):
+            raise ValueError(f"{path}: row {i}: {label_column} must be 0 or 1, not {r[label_column]!r}")
+        labels.append(int(label))
+        if "severity" in r:
+            try:
+                # A few rows have no severity annotation: -1, left out of severity training.
+                severities.append(parse_severity(r["severity"] or ""))
+            except ValueError as e:
+                raise ValueError(f"{path}: row {i}: {e}") from None
     return Dataset(
         texts=[r[text_column] for r in rows],
-        labels=labels,
-        domains=[r.get("domain", "") for r in rows],
-        severities=severities,
+        labels=np.array(labels),
+        domains=[r.get("domain") or "" for r in rows],
+        severities=np.array(severities) if "severity" in rows[0] else None,
     )
 
 
@@ -223,6 +252,15 @@ def evaluate(model: ComplaintModel, data: Dataset) -> dict[str, Any]:
     verdicts = model.predict(data.texts)
     probs = np.array([v.complaint_probability for v in verdicts])
     report = classification_report(probs, data.labels)
+    if data.severities is not None:
+        # As in cross_validate: the severity of the annotated complaints only.
+        rated = (data.labels == 1) & (data.severities > 0)
+        if rated.any():
+            from sklearn.metrics import f1_score
+
+            predicted = np.array([v.severity for v in verdicts])[rated]
+            report["severity_macro_f1"] = round(float(f1_score(data.severities[rated], predicted, average="macro")), 4)
+            report["severity_rated"] = int(rated.sum())
     report["model_version"] = model.version
     return report
 
