@@ -17,6 +17,10 @@ The stretches, each installed around the patched library methods, outermost:
   Recovery then resumes flow control, which empties the stream queues. Unpatched, the
   fetch loop is free after the seek, and what it delivered is emptied out with its
   offset taken; patched, it is held until the flow resumes and the seek waits in vain.
+- fix 1: after an assignment, the consumer looks up where to start fetching slowly
+  (``SLOW_POSITIONS_SECONDS``), so that recovery measures the changelogs before any
+  fetch of them has come back. Unpatched, it then reads their ends as unknown, that
+  is empty, and starts the tables empty.
 - fix 3: the first fetch of changelog records in each recovery is held in the fetch
   loop, before it is handed to recovery, for longer than recovery's 5 s wait
   (``CHANGELOG_HOLD_SECONDS``). Unpatched, recovery reads aiokafka's position, already
@@ -45,10 +49,12 @@ SLOW_TAKE_SECONDS = 0.6
 CHANGELOG_HOLD_SECONDS = 6.0
 PRE_SEEK_SECONDS = 0.5
 SLOW_COMMITTED_SECONDS = 0.05
+SLOW_POSITIONS_SECONDS = 1.5
 
 
 def install() -> None:
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.consumer.fetcher import Fetcher
     from faust.transport.consumer import Consumer
     from mode.utils.queues import ThrowableQueue
 
@@ -77,6 +83,13 @@ def install() -> None:
             await asyncio.sleep(SLOW_COMMITTED_SECONDS)
         return await committed(self, tp)
 
+    update_positions = Fetcher._update_fetch_positions
+
+    async def _update_fetch_positions(self: Any, assignment: Any, node_id: Any, tps: Any) -> Any:
+        await asyncio.sleep(SLOW_POSITIONS_SECONDS)
+        return await update_positions(self, assignment, node_id, tps)
+
+    Fetcher._update_fetch_positions = _update_fetch_positions  # type: ignore[method-assign]
     AIOKafkaConsumer.seek_to_committed = _seek_to_committed  # type: ignore[method-assign]
     AIOKafkaConsumer.committed = _committed  # type: ignore[method-assign]
     faust_fixes.apply()  # then the fixes, and the other stretches around them
