@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from pipeline.escalation import LEVELS
+from pipeline.kafka_admin import start_clients
 
 CLOSED = ("resolved", "false_positive")
 STATUSES = ("active", "open", "acknowledged", "resolved", "false_positive", "all")
@@ -481,7 +482,7 @@ async def serve(
     producer = None
     if token:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", **client)
-        await producer.start()
+        await start_clients(producer)
 
     async def send(key: str, action: str, by: str) -> None:
         assert producer is not None

@@ -22,13 +22,20 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from pipeline.kafka_admin import security
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from pipeline.classification.finetune import FinetuneConfig
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (and the way to the help), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -61,8 +68,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from pipeline import faust_fixes
 
     # Before anything starts, and never restarted: an upgraded Faust or aiokafka would
-    # otherwise run with the races pipeline/faust_fixes.py closes open again.
-    problems = faust_fixes.check()
+    # otherwise run with the races pipeline/faust_fixes.py closes open again, and a
+    # missing model would crash-loop under a supervisor.
+    problems = faust_fixes.check() + s.missing_artifacts()
     if problems:
         raise ValueError("the worker will not start: " + "; ".join(problems))
     metrics.BUILD_INFO.labels(
@@ -76,6 +84,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     watchlist = Watchlist.load(s.watchlist)
     # A bad [brand.policy] table is a startup error, before the model loads.
     Policies.build(Policy.from_settings(s), watchlist.policy_tables(), str(s.watchlist))
+
+    # The broker before the model: a wrong address fails in seconds, not after a load.
+    async def prepare() -> None:
+        await wait_for_broker(s.bootstrap_servers, s.broker_wait_seconds, **security(s))
+        await ensure_topics(s)
+
+    asyncio.run(prepare())
     ingester = InlineIngest(s) if args.naive else IngestProcess(s)
     metrics.MODEL_INFO.labels(ingester.version, ingester.device, ingester.precision).set(1)
     readiness.set(model_loaded=True)
@@ -87,11 +102,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
         len(watchlist.brands),
     )
 
-    async def prepare() -> None:
-        await wait_for_broker(s.bootstrap_servers, **security(s))
-        await ensure_topics(s)
-
-    asyncio.run(prepare())
     fp = build(s, ingester, watchlist, readiness, mentions_per_step=1 if args.naive else None)
     faust_level = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
     worker = faust.Worker(
@@ -225,27 +235,32 @@ def _until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from typing import BinaryIO
+
     from aiokafka import AIOKafkaProducer
+
+    from pipeline.kafka_admin import start_clients
 
     s = _settings(args)
 
-    async def send() -> int:
+    async def send(fh: BinaryIO) -> int:
         producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
-        await producer.start()
+        await start_clients(producer)
         n = 0
         try:
-            with open(args.file, "rb") as fh:
-                for line in fh:
-                    line = line.strip()
-                    if line:
-                        await producer.send(s.topic_mentions, line)
-                        n += 1
+            for line in fh:
+                line = line.strip()
+                if line:
+                    await producer.send(s.topic_mentions, line)
+                    n += 1
             await producer.flush()
         finally:
             await producer.stop()
         return n
 
-    print(f"sent {asyncio.run(send())} messages to {s.topic_mentions}")
+    # Opened before the broker is reached: a wrong path is the first thing reported.
+    with open(args.file, "rb") as fh:
+        print(f"sent {asyncio.run(send(fh))} messages to {s.topic_mentions}")
     return 0
 
 
@@ -296,8 +311,10 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         )
 
     async def send() -> None:
+        from pipeline.kafka_admin import start_clients
+
         producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
-        await producer.start()
+        await start_clients(producer)
         try:
             await producer.send_and_wait(s.topic_feedback, value, key=args.dedup_key.encode())
         finally:
@@ -314,7 +331,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
     s = _settings(args)
 
     async def go() -> None:
-        await wait_for_broker(s.bootstrap_servers, **security(s))
+        await wait_for_broker(s.bootstrap_servers, s.broker_wait_seconds, **security(s))
         await ensure_topics(s)
 
     asyncio.run(go())
@@ -398,8 +415,8 @@ def cmd_model_evaluate(args: argparse.Namespace) -> int:
         )
         report.pop("out_of_fold_logits")
     else:
-        model = ComplaintModel.load(s.model_dir, s.device, s.precision)
-        report = evaluate(model, load_csv(args.data, args.text_column, args.label_column))
+        data = load_csv(args.data, args.text_column, args.label_column)  # a bad file fails before the load
+        report = evaluate(ComplaintModel.load(s.model_dir, s.device, s.precision), data)
     print(json.dumps(report, indent=2))
     return 0
 
@@ -563,8 +580,8 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flashpoint", description="Real-time complaint escalation on Kafka.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="flashpoint", description="Real-time complaint escalation on Kafka.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def with_servers(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--bootstrap-servers", help="Kafka bootstrap servers (overrides FLASHPOINT_BOOTSTRAP_SERVERS)")
@@ -769,8 +786,23 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = parser().parse_args(argv)
+    if args.func is not cmd_worker:
+        # A command reports a broker it cannot reach itself, in one line; the Kafka
+        # client would log every failed connection attempt before that.
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args))
-    except (ValueError, FileNotFoundError) as exc:
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, OSError) as exc:
+        # Settings, arguments, files, and a broker that never answered (TimeoutError).
         print(f"flashpoint: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from aiokafka.errors import KafkaError
+
+        if isinstance(exc, KafkaError):
+            servers = getattr(args, "bootstrap_servers", None) or Settings.from_env().bootstrap_servers
+            print(f"flashpoint: no Kafka broker answered at {servers} ({exc})", file=sys.stderr)
+            return 3
+        raise

@@ -69,23 +69,49 @@ def topic_names(s: Settings) -> list[str]:
     ]
 
 
-async def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0, **client: Any) -> None:
+async def start_clients(*clients: Any) -> None:
+    """Start aiokafka clients in order. If one cannot (no broker, say), stop it and
+    those started before it, then raise: aiokafka leaves a client that failed to start
+    half open, and complains about it when the process exits."""
+    started: list[Any] = []
+    try:
+        for c in clients:
+            started.append(c)
+            await c.start()
+    except BaseException:
+        for c in reversed(started):
+            await c.stop()
+        raise
+
+
+async def wait_for_broker(bootstrap_servers: str, timeout: float, **client: Any) -> None:
     """Return once the cluster answers a metadata request; raise after ``timeout``.
     ``client``: security options (:func:`security`)."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Exception | None = None
-    while asyncio.get_running_loop().time() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000, **client)
-        try:
-            await admin.start()
-            await admin.list_topics()
-            return
-        except (TimeoutError, KafkaConnectionError, OSError) as exc:
-            last = exc
-            await asyncio.sleep(0.5)
-        finally:
-            await admin.close()
-    raise TimeoutError(f"no Kafka broker answered at {bootstrap_servers} within {timeout:.0f}s: {last}")
+    # The client logs an error per failed attempt, two a second; the one that counts
+    # is raised at the end.
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        while asyncio.get_running_loop().time() < deadline:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000, **client)
+            try:
+                await admin.start()
+                await admin.list_topics()
+                return
+            except (TimeoutError, KafkaConnectionError, OSError) as exc:
+                last = exc
+                await asyncio.sleep(0.5)
+            finally:
+                await admin.close()
+    finally:
+        client_log.setLevel(level)
+    raise TimeoutError(
+        f"no Kafka broker answered at {bootstrap_servers} within {timeout:.0f} s "
+        f"(FLASHPOINT_BROKER_WAIT_SECONDS): {last}"
+    )
 
 
 async def partition_count(bootstrap_servers: str, topic: str, **client: Any) -> int:

@@ -13,6 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from pipeline.escalation import LEVELS
+from pipeline.kafka_admin import start_clients
 from pipeline.records import DeadLetter
 
 _MARK = {"info": "INFO", "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
@@ -142,7 +143,7 @@ async def follow(
         auto_offset_reset="earliest" if from_beginning else "latest",
         isolation_level="read_committed",
     )
-    await consumer.start()
+    await start_clients(consumer)
     try:
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=300)
@@ -172,7 +173,7 @@ async def find_escalation(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
     )
-    await consumer.start()
+    await start_clients(consumer)
     try:
         n = partitions if partitions is not None else await partition_count(bootstrap_servers, topic, **client)
         if not n:

@@ -214,6 +214,8 @@ async def run(
     ``dead_letter_topic``)."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+    from pipeline.kafka_admin import start_clients
+
     consumer = AIOKafkaConsumer(
         topic,
         **client,
@@ -224,8 +226,7 @@ async def run(
         isolation_level="read_committed",
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", **client)
-    await consumer.start()
-    await producer.start()
+    await start_clients(consumer, producer)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             while not stop.is_set():

@@ -17,6 +17,9 @@ from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+# An installed wheel carries the shipped complaint model and reach forecast inside the
+# package (setup.py copies models/ there); a checkout reads them from models/ itself.
+MODELS_DIR = PACKAGE_DIR / "_models" if (PACKAGE_DIR / "_models").is_dir() else REPO_DIR / "models"
 
 
 def _doc(text: str, secret: bool = False, **kwargs: Any) -> Any:
@@ -85,11 +88,11 @@ class Settings:
     watchlist: Path = _doc("TOML file of watched brands.", default=PACKAGE_DIR / "demo" / "watchlist.toml")
     model_dir: Path = _doc(
         "Directory of the trained complaint head and its model card.",
-        default=REPO_DIR / "models" / "complaint",
+        default=MODELS_DIR / "complaint",
     )
     reach_model: Path = _doc(
         "Fitted reach forecast (flashpoint reach fit).",
-        default=REPO_DIR / "models" / "reach" / "forecast.json",
+        default=MODELS_DIR / "reach" / "forecast.json",
     )
     device: str = _doc("Inference device: auto (GPU when present), cpu or cuda.", default="auto")
     precision: str = _doc(
@@ -153,6 +156,10 @@ class Settings:
     )
     sweep_interval_seconds: float = _doc("How often each partition looks for quiet cascades.", default=300.0)
     pile_on_replies: int = _doc("Complaining replies and quotes that raise a cascade one severity level.", default=3)
+    broker_wait_seconds: float = _doc(
+        "How long the worker and commands wait for an unreachable broker at start before they exit with an error.",
+        default=20.0,
+    )
     rebalance_timeout_seconds: float = _doc(
         "How long a consumer-group rebalance may take; short for the embedded demo broker.",
         default=60.0,
@@ -211,6 +218,8 @@ class Settings:
             problems.append("log_format must be text or json")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             problems.append("log_level must be debug, info, warning or error")
+        if self.broker_wait_seconds <= 0:
+            problems.append("broker_wait_seconds must be > 0")
         if self.lag_interval_seconds <= 0:
             problems.append("lag_interval_seconds must be > 0")
         if problems:
@@ -218,6 +227,19 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+    def missing_artifacts(self) -> list[str]:
+        """What a worker reads at start-up and cannot find, each naming the setting that
+        points at it: checked before anything starts, so that a misbuilt image or a
+        wrong path stops with one line instead of a crash loop."""
+        missing = []
+        if not (self.model_dir / "config.json").is_file():
+            missing.append(f"FLASHPOINT_MODEL_DIR={self.model_dir} holds no complaint model (config.json)")
+        if not self.reach_model.is_file():
+            missing.append(f"FLASHPOINT_REACH_MODEL={self.reach_model} is not a file")
+        if not self.watchlist.is_file():
+            missing.append(f"FLASHPOINT_WATCHLIST={self.watchlist} is not a file")
+        return missing
 
     def isolated(self, run: str, app_id: str | None = None) -> Settings:
         """These settings on topics of their own (``<run>.<default name>``) and a

@@ -113,7 +113,7 @@ def run_demo(base: Settings, bootstrap: str | None, duration: float | None, spee
 
 
 async def _prepare(s: Settings) -> None:
-    await wait_for_broker(s.bootstrap_servers, **security(s))
+    await wait_for_broker(s.bootstrap_servers, s.broker_wait_seconds, **security(s))
     await ensure_topics(s)
 
 

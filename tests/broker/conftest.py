@@ -78,14 +78,18 @@ class Worker:
     env: dict[str, str] = field(default_factory=dict)
     # tests.broker.amplify for the fault suite: the same worker, race windows widened.
     module: str = "pipeline"
+    # Another installation's command line (tests/broker/test_wheel_kafka.py), run in cwd.
+    command: list[str] | None = None
+    cwd: Path | None = None
 
     def start(self) -> None:
         # Integrators create the input topic before producing (flashpoint topics);
         # without it the first producer would race the worker to auto-create it.
         asyncio.run(ensure_topics(self.settings))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker"],
+            self.command or [sys.executable, "-m", self.module, "worker"],
             env=self.env,
+            cwd=self.cwd,
             stdout=open(self.log, "ab"),  # noqa: SIM115 - the child owns it
             stderr=subprocess.STDOUT,
         )
