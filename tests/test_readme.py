@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 
 import jsonschema
 
@@ -13,13 +12,6 @@ from pipeline.mention import parse, schema
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
-
-
-def test_configuration_table_is_the_settings_object() -> None:
-    table = subprocess.run(
-        [sys.executable, "-m", "pipeline", "config", "--markdown"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert table in README, "regenerate the README table with: flashpoint config --markdown"
 
 
 def test_input_example_is_valid() -> None:
@@ -64,3 +56,40 @@ def test_schema_examples_are_valid() -> None:
     assert examples
     for example in examples:
         assert_valid_escalation(example)
+
+
+# A repository path in prose: a top-level folder of this repository, then a path. A
+# path that goes on with "<" is a pattern (``pipeline-<time>.json``), not a file.
+PATH = re.compile(r"(?<![\w./-])((?:pipeline|tests|docs|models|deploy|benchmarks|\.ci)/[\w./*{},-]*[\w*}])(?![\w.-]*<)")
+
+
+def named_paths(text: str) -> list[str]:
+    """Every repository path ``text`` names, ``{a,b}`` expanded, ``::test`` dropped."""
+    found = []
+    for m in PATH.finditer(text):
+        path = m.group(1).split("::")[0]
+        braces = re.search(r"\{([^}]*)\}", path)
+        alternatives = braces.group(1).split(",") if braces else [""]
+        for alt in alternatives:
+            found.append((path[: braces.start()] + alt + path[braces.end() :]) if braces else path)
+    return found
+
+
+def test_named_paths_are_read_as_meant() -> None:
+    text = "see `pipeline/settings.py`, tests/test_cli.py::test_x, fix{1,2}: benchmarks/r/fix{1,2}.jsonl; pipeline-<t>"
+    assert named_paths(text) == [
+        "pipeline/settings.py",
+        "tests/test_cli.py",
+        "benchmarks/r/fix1.jsonl",
+        "benchmarks/r/fix2.jsonl",
+    ]
+
+
+def test_every_repository_path_named_in_markdown_exists() -> None:
+    tracked = subprocess.run(["git", "ls-files", "*.md"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    missing = []
+    for name in tracked.split():
+        for path in named_paths((REPO / name).read_text()):
+            if not list(REPO.glob(path)):
+                missing.append(f"{name}: {path}")
+    assert not missing, "\n".join(missing)
