@@ -2,8 +2,8 @@
 
 Names follow Prometheus practice: ``flashpoint_`` prefix, base units (seconds, bytes),
 ``_total`` counters, and bounded label sets only (outcome, reason code, topic,
-partition, action, severity): never a handle, post id or brand. The README's
-"Metrics" table lists them for SREs; ``deploy/prometheus/alerts.yml`` and the
+partition, action, severity): never a handle, post id or brand. docs/observability.md
+lists them for SREs; ``deploy/prometheus/alerts.yml`` and the
 Grafana dashboard use them, and a test checks that everything they name is defined here.
 
 Faust's own Prometheus sensor is not used for exposition: it reports milliseconds,

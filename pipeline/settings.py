@@ -2,8 +2,8 @@
 
 Every knob is an environment variable named ``FLASHPOINT_<FIELD>`` (upper case). The
 environment is read once, by :func:`Settings.from_env`, when a command starts; no other
-module reads it. The README's configuration table is generated from the field
-descriptions here (``flashpoint config``), so a default is written in one place only.
+module reads it. docs/configuration.md is written from the field descriptions here
+(``python -m pipeline.reference``), so a default is written in one place only.
 """
 
 from __future__ import annotations

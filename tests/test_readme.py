@@ -1,4 +1,4 @@
-"""The README documents what the code does: settings table, schema example, commands."""
+"""The README and docs show what the code does: schema and policy examples, commands, paths."""
 
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ def test_policy_example_is_a_valid_watchlist() -> None:
     from pipeline.brands import Watchlist
     from pipeline.escalation import Policies, Policy
 
-    start = README.index("```toml\n[[brand]]") + len("```toml\n")
-    example = README[start : README.index("```", start)]
+    operations = (REPO / "docs" / "operations.md").read_text()
+    start = operations.index("```toml\n[[brand]]") + len("```toml\n")
+    example = operations[start : operations.index("```", start)]
     w = Watchlist.from_dict(tomllib.loads(example))
     policy = Policies.build(Policy(), w.policy_tables()).of("Acme")
     assert policy.reach_thresholds == (5000, 50000, 500000, 2000000) and "jane_press" in policy.vip_handles

@@ -189,7 +189,7 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
     a cascade that is not (yet) a complaint worth escalating. The complaint is the
     conversation's strongest customer post (``state.lead``: the root or a later one); a
     brand's own posts never count. The rules, in order, for each brand its customer
-    posts name (``README.md`` shows them as a table; the tests pin
+    posts name (``docs/operations.md`` shows them as a table; the tests pin
     them):
 
     1. Not a complaint for this brand: probability below ``min_complaint_probability``

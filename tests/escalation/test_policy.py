@@ -89,7 +89,7 @@ def state(
     )
 
 
-# The rules in decide()'s docstring and the README, one row each: the cascade, the
+# The rules in decide()'s docstring and docs/operations.md, one row each: the cascade, the
 # brand's policy overrides, and the severity its team sees (None: nothing).
 RULES: list[tuple[str, dict[str, Any], dict[str, Any], str | None]] = [
     ("1. below the probability floor", {"probability": 0.59, "reach": 10**7}, {}, None),

@@ -186,7 +186,7 @@ def test_fit_writes_a_loadable_forecast(tmp_path: Path) -> None:
 
 
 def test_beats_seismic_on_held_out_real_cascades(tideh_events_csv: Path) -> None:
-    # The README's figures, 5-fold by cascade (each fold's forecast fitted once, judged at
+    # docs/reach.md's figures, 5-fold by cascade (each fold's forecast fitted once, judged at
     # 10 minutes and an hour). On the cascades as they are, Flashpoint's median and mean
     # error are below SEISMIC's; thinned to a few dozen reposts its mean error still is.
     cascades = read_events(tideh_events_csv)
