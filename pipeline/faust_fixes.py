@@ -185,7 +185,8 @@ def bound_fetches(app: Any, max_wait_seconds: float, min_bytes: int) -> None:
     many bytes. Faust creates that consumer with ``fetch_max_wait_ms=1500`` and
     ``fetch_min_bytes=1`` whatever its settings say; aiokafka leaves a partition whose
     fetched records are still unread out of the fetch in flight, so a drained partition
-    can wait for the whole 1.5 s (docs/performance.md, the fetch stall)."""
+    can wait for the whole 1.5 s (the fetch stall: the seventh round of
+    docs/decisions/2026-11-27-performance-rounds.md)."""
     FETCH_LIMITS[app] = (max(1, round(max_wait_seconds * 1000)), min_bytes)
 
 

@@ -108,7 +108,8 @@ class Settings:
     model_threads: int = _doc("PyTorch threads for the model; 0: every core but one (the event loop's).", default=0)
     # Only an idle model waits (pipeline.batching): mentions that arrive during a step
     # make the next one at once. Before that, every step waited the window however much
-    # was queued, and 0.1 s grew the p99 at 50% of saturation to 1.9 s (docs/performance.md).
+    # was queued, and 0.1 s grew the p99 at 50% of saturation to 1.9 s
+    # (docs/decisions/2026-11-27-performance-rounds.md).
     batch_window_seconds: float = _doc(
         "How long an idle model waits for more mentions after the first one before classifying; "
         "mentions that arrive during a step go into the next one at once.",
@@ -121,8 +122,9 @@ class Settings:
     )
     # Faust makes its consumer wait up to 1.5 s for a fetch to fill; a partition drained
     # in the meantime is left out of the fetch in flight and its next records wait for
-    # it (docs/performance.md, the fetch stall). 0.01 s and 4,096 bytes bound that wait
-    # (the default since fix 9: docs/decisions/2026-12-07-fix-9-and-the-fetch-bound.md).
+    # it (the fetch stall: docs/decisions/2026-11-27-performance-rounds.md, the seventh
+    # round). 0.01 s and 4,096 bytes bound that wait (the default since fix 9:
+    # docs/decisions/2026-12-07-fix-9-and-the-fetch-bound.md).
     fetch_max_wait_seconds: float = _doc(
         "Longest the broker holds a fetch of the worker's consumer for more records.", default=0.01
     )
