@@ -49,6 +49,14 @@ def test_escalation_example_meets_its_schema() -> None:
     assert_valid_escalation(json.loads(README[start : README.index("```", start)]))
 
 
+def test_feedback_example_is_valid() -> None:
+    from pipeline.escalation.feedback import parse
+
+    block = re.search(r"```json\n(\{\"dedup_key\".*?)\n```", README, re.S)
+    assert block is not None
+    assert parse(block.group(1).encode()).action == "acknowledge"
+
+
 def test_schema_examples_are_valid() -> None:
     from pipeline import schemas
     from tests.factories import assert_valid_escalation
