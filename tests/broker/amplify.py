@@ -30,7 +30,13 @@ The stretches, each installed around the patched library methods, outermost:
   come back before it is done. Unpatched, the fetch loop takes them meanwhile.
 - fix 2: a seek's first moments (``PRE_SEEK_SECONDS``, with the fetch loop held by fix
   4) leave aiokafka time to fetch from where the partitions stood before it, so that
-  a batch fetched before the seek is waiting when the loop is released.
+  a batch fetched before the seek is waiting when the loop is released. Fix 2 then
+  drops such batches at most restarts, but they start at the offset sought, so
+  without it nothing is skipped either: no run has caught fix 2 taken out
+  (docs/decisions/2026-12-07-race-amplifiers.md says what it would take).
+
+The rebalance scenario needs no stretch for fix 8: it waits until the survivor has
+committed on every partition before the killed worker returns, which is enough.
 """
 
 from __future__ import annotations
