@@ -22,6 +22,13 @@ def test_input_example_is_valid() -> None:
     assert parse(block.group(1).encode()).kind == "reply"
 
 
+def test_readme_is_what_a_user_reads_first() -> None:
+    # What it is, the two commands, the flow, the contracts, figures and links; the
+    # rest lives in docs/ (issue 30).
+    assert len(README.splitlines()) < 250
+    assert README.index("## Two commands") < README.index("## How a mention flows") < README.index("## Input")
+
+
 def test_readme_names_the_test_command_that_ci_runs() -> None:
     assert "bash deploy/test.sh" in README
     assert "deploy/test.sh" in (REPO / ".ci" / "run").read_text()
