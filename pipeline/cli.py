@@ -24,7 +24,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from pipeline.kafka_admin import security
+from aiokafka.errors import KafkaError
+
+from pipeline.kafka_admin import security, start_clients
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -239,8 +241,6 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     from aiokafka import AIOKafkaProducer
 
-    from pipeline.kafka_admin import start_clients
-
     s = _settings(args)
 
     async def send(fh: BinaryIO) -> int:
@@ -311,8 +311,6 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         )
 
     async def send() -> None:
-        from pipeline.kafka_admin import start_clients
-
         producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all", **security(s))
         await start_clients(producer)
         try:
@@ -798,11 +796,7 @@ def main(argv: list[str] | None = None) -> int:
         # Settings, arguments, files, and a broker that never answered (TimeoutError).
         print(f"flashpoint: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        from aiokafka.errors import KafkaError
-
-        if isinstance(exc, KafkaError):
-            servers = getattr(args, "bootstrap_servers", None) or Settings.from_env().bootstrap_servers
-            print(f"flashpoint: no Kafka broker answered at {servers} ({exc})", file=sys.stderr)
-            return 3
-        raise
+    except KafkaError as exc:
+        servers = getattr(args, "bootstrap_servers", None) or Settings.from_env().bootstrap_servers
+        print(f"flashpoint: no Kafka broker answered at {servers} ({exc})", file=sys.stderr)
+        return 3

@@ -29,12 +29,16 @@ naming the variable. Written from `pipeline/settings.py` by `python -m pipeline.
 """
 
 
-def _commands(p: argparse.ArgumentParser, path: list[str]) -> list[tuple[list[str], argparse.ArgumentParser]]:
-    found = [(path, p)]
-    for action in p._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, child in action.choices.items():
-                found += _commands(child, [*path, name])
+def command_parsers(
+    p: argparse.ArgumentParser, path: list[str]
+) -> list[tuple[list[str], argparse.ArgumentParser, bool]]:
+    """Every parser under ``p`` with its command path, and whether it is a command
+    itself (one that takes no subcommand)."""
+    subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    found = [(path, p, not subs)]
+    for action in subs:
+        for name, child in action.choices.items():
+            found += command_parsers(child, [*path, name])
     return found
 
 
@@ -50,7 +54,7 @@ def cli() -> str:
         "broker that never answered, 3 for a Kafka error. Written from `pipeline/cli.py` by",
         "`python -m pipeline.reference`.",
     ]
-    for path, p in _commands(parser(), ["flashpoint"]):
+    for path, p, _ in command_parsers(parser(), ["flashpoint"]):
         p.formatter_class = lambda prog: argparse.HelpFormatter(prog, width=WIDTH)
         parts += ["", f"## {' '.join(path)}", "", "```text", p.format_help().rstrip(), "```"]
     return "\n".join(parts) + "\n"

@@ -108,22 +108,9 @@ def test_the_worker_names_a_missing_file_and_its_setting(setting: str) -> None:
 
 def commands() -> list[list[str]]:
     from pipeline.cli import parser
+    from pipeline.reference import command_parsers
 
-    found = []
-
-    def walk(p: object, path: list[str]) -> None:
-        import argparse
-
-        assert isinstance(p, argparse.ArgumentParser)
-        subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
-        if not subs:
-            found.append(path)
-        for action in subs:
-            for name, child in action.choices.items():
-                walk(child, [*path, name])
-
-    walk(parser(), [])
-    return found
+    return [path for path, _, leaf in command_parsers(parser(), []) if leaf]
 
 
 def example(command: list[str]) -> list[str] | None:

@@ -13,6 +13,7 @@ import pytest
 from pipeline.classification import ComplaintModel
 from pipeline.loadgen import Replayer, workload
 from pipeline.settings import Settings
+from pipeline.telemetry.lag import LagProbe
 from tests.broker.conftest import free_port, make_worker
 from tests.broker.faults import (
     BROKER_MENTIONS,
@@ -26,16 +27,15 @@ pytestmark = pytest.mark.broker
 
 
 async def committed(s: Settings) -> dict[int, int]:
-    """The group's committed offset of each mentions partition."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap_servers)
-    await admin.start()
+    """The group's committed offset of each mentions partition (its start where nothing
+    is committed yet), as the lag probe reads it."""
+    probe = LagProbe(s.bootstrap_servers, s.app_id, timeout=10.0)
+    await probe.start()
     try:
-        offsets = await admin.list_consumer_group_offsets(s.app_id)
+        lags = await probe.sample([(s.topic_mentions, p) for p in range(s.partitions)])
     finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == s.topic_mentions}
+        await probe.stop()
+    return {lag.partition: lag.committed for lag in lags}
 
 
 def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, model: ComplaintModel) -> None:
@@ -84,10 +84,10 @@ def test_two_workers_one_killed_and_back(settings: Settings, tmp_path: Path, mod
         # the producers it holds for the partitions it got back (fix 8's path).
         while time.monotonic() < deadline:
             now = asyncio.run(committed(s))
-            if all(now.get(p, -1) > at_kill.get(p, -1) for p in range(s.partitions)):
+            if all(now[p] > at_kill[p] for p in range(s.partitions)):
                 break
             time.sleep(0.5)
-        assert all(now.get(p, -1) > at_kill.get(p, -1) for p in range(s.partitions)), (at_kill, now, workers[0].tail())
+        assert all(now[p] > at_kill[p] for p in range(s.partitions)), (at_kill, now, workers[0].tail())
         facts["survivor_committed_on_every_partition_after_s"] = round(time.monotonic() - t, 1)
         while replayer.sent < len(load) // 2 and replayer.is_alive():
             time.sleep(0.05)
