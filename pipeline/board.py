@@ -332,12 +332,19 @@ LOGIN = """<!doctype html>
 """
 
 # Served as a file, so the page's Content-Security-Policy can forbid inline scripts.
+# Rows are replaced only when they changed: a button replaced under someone's pointer
+# loses their click.
 SCRIPT = """
+let shown = null;
 async function refresh() {
   try {
     const r = await fetch('rows.html' + window.location.search, {cache: 'no-store'});
     if (r.ok) {
-      document.getElementById('rows').innerHTML = await r.text();
+      const html = await r.text();
+      if (html !== shown) {
+        document.getElementById('rows').innerHTML = html;
+        shown = html;
+      }
       document.getElementById('at').textContent = new Date().toLocaleTimeString();
     }
   } catch (e) {}

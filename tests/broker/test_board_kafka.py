@@ -39,6 +39,25 @@ def browser() -> object:
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or ""), options=options)
 
 
+def click_when_present(driver: object, selector: str, timeout: float) -> bool:
+    """Click the first element matching `selector`, trying again while the board's
+    live updates replace the rows under the finger (a stale element)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = driver.find_elements(By.CSS_SELECTOR, selector)  # type: ignore[attr-defined]
+        if found:
+            try:
+                found[0].click()
+                return True
+            except StaleElementReferenceException:
+                pass
+        time.sleep(0.3)
+    return False
+
+
 def test_an_escalation_appears_live_and_escaped(settings: Settings, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -168,13 +187,7 @@ def test_signed_in_buttons_write_feedback_and_a_forged_request_is_refused(settin
         assert "refused" in driver.page_source  # type: ignore[attr-defined]
 
         driver.get(base)  # type: ignore[attr-defined]
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            found = driver.find_elements(By.CSS_SELECTOR, "button[value=acknowledge]")  # type: ignore[attr-defined]
-            if found:
-                found[0].click()  # type: ignore[attr-defined]
-                break
-            time.sleep(0.3)
+        assert click_when_present(driver, "button[value=acknowledge]", timeout=30)
         sent = asyncio.run(collect(s.bootstrap_servers, s.topic_feedback, until=1, timeout=30, settle=3))
         docs = [orjson.loads(v or b"") for _k, v, _h in sent]
         assert [(d["dedup_key"], d["action"], d["by"]) for d in docs] == [(key, "acknowledge", "Sam Care")]
