@@ -132,6 +132,7 @@ def _judge(x: Cascade, observe: float, model: Forecaster, log_linear: LogLinear 
     # (from the 5th and 95th percentiles of its infectiousness) beside it.
     row["flashpoint_covered"] = float(ours.low <= x.final <= ours.high)
     row["seismic_covered"] = float(feat.seismic.low <= x.final <= feat.seismic.high)
+    row["flashpoint_exact"] = float(ours.final == x.final)
     for name, final in size.items():
         row[name] = final
         row[f"{name}_reach"] = final_reach(feat.reposts, rep_followers, reach_now, reach_size[name])
@@ -175,6 +176,9 @@ def _summary(
         "interval_coverage": {
             n: round(float(np.mean([r[f"{n}_covered"] for r in rows])), 4) for n in ("seismic", "flashpoint")
         },
+        # Where the forecast hits the final size exactly, any interval holding the
+        # forecast holds the truth: this share is the least coverage an interval can have.
+        "forecast_exact": round(float(np.mean([r["flashpoint_exact"] for r in rows])), 4),
         "potential_reach": {n: _errors(reach[n], true_reach) for n in shown},
         "final_at_least": [
             {
@@ -212,7 +216,7 @@ def render(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"final size inside the interval: flashpoint's 80% {cover['flashpoint']:.0%} of cascades, "
-        f"seismic's own {cover['seismic']:.0%}",
+        f"seismic's own {cover['seismic']:.0%} (flashpoint's forecast exact for {result['forecast_exact']:.0%})",
     ]
     lines += ["", f"{'final >= T':<22}{'positives':>10}{'SEISMIC P / R':>18}{'Flashpoint P / R':>20}"]
 

@@ -14,8 +14,9 @@ The fit, in three steps:
    and predicts the third, and per regime the candidate with the lowest mean APE on
    those held-out predictions is chosen, separately for the final size and for the
    final potential reach. The candidates are then fitted on all the training rows.
-3. The interval: per regime, the 10th and 90th percentiles of the chosen forecast's
-   held-out log error, so the 80% interval is judged on cascades it did not see.
+3. The interval: per regime, the bounds on the chosen forecast's held-out log error
+   that hold 80% of it (:func:`interval`), so the interval is judged on cascades it
+   did not see.
 
 Only the unthinned rows choose the gate and the interval: they are what the forecast
 is judged on. Nothing here reads a test fold: ``flashpoint reach evaluate --cv`` calls
@@ -45,8 +46,11 @@ from pipeline.reach.forecast import (
     Trees,
 )
 
-# Fewer held-out rows than this in a regime: its interval is the observation time's.
+# Fewer held-out rows than this in a regime: its interval takes in the next bands too.
 INTERVAL_MIN_ROWS = 30
+COVERAGE = 0.8
+# A dataset with fewer (effective) rows than this in an interval's pool does not set it.
+MIN_GROUP_ROWS = 10
 INNER_FOLDS = 3
 SIMPLEST_FIRST = ("no_growth", "seismic", "model")
 
@@ -64,6 +68,7 @@ class Rows:
     repost_followers: np.ndarray
     weight: np.ndarray
     cascade: np.ndarray  # an index per cascade, shared by its thinned copies
+    dataset: np.ndarray  # which of the sets the cascade came from
     original: np.ndarray  # not a thinned copy
 
     def take(self, mask: np.ndarray) -> Rows:
@@ -77,7 +82,7 @@ class Rows:
         return len(self.snaps)
 
 
-_COLUMNS = ("t", "r", "final", "reach", "reach_now", "repost_followers", "weight", "cascade", "original")
+_COLUMNS = ("t", "r", "final", "reach", "reach_now", "repost_followers", "weight", "cascade", "dataset", "original")
 
 
 def rows(sets: Sequence[Sequence[Cascade]], times: Sequence[float] = FIT_TIMES, seed: int = 0) -> Rows:
@@ -87,7 +92,7 @@ def rows(sets: Sequence[Sequence[Cascade]], times: Sequence[float] = FIT_TIMES, 
     snaps: list[Snapshot] = []
     cols: dict[str, list[float]] = {k: [] for k in _COLUMNS}
     index = 0
-    for cascades in sets:
+    for number, cascades in enumerate(sets):
         start = len(snaps)
         for c in cascades:
             for keep in THINNING:
@@ -108,6 +113,7 @@ def rows(sets: Sequence[Sequence[Cascade]], times: Sequence[float] = FIT_TIMES, 
                         ("repost_followers", now - float(x.followers[0])),
                         ("weight", 0.0),
                         ("cascade", float(index)),
+                        ("dataset", float(number)),
                         ("original", float(keep == 1.0)),
                     ):
                         cols[k].append(v)
@@ -118,6 +124,7 @@ def rows(sets: Sequence[Sequence[Cascade]], times: Sequence[float] = FIT_TIMES, 
     if len(snaps):
         arrays["weight"] *= len(snaps) / arrays["weight"].sum()
     arrays["cascade"] = arrays["cascade"].astype(int)
+    arrays["dataset"] = arrays["dataset"].astype(int)
     arrays["original"] = arrays["original"].astype(bool)
     return Rows(snaps, **arrays)
 
@@ -212,13 +219,14 @@ def _gate(
             sizes.append(size)
             reaches.append(reach)
             # The interval around the chosen size forecast, from its held-out errors.
-            pool = m if np.count_nonzero(m) >= INTERVAL_MIN_ROWS else at_t
+            pool = _interval_pool(at_t, band, j)
             if pool.any():
                 pred = np.maximum(held[size][pool], data.r[pool])
                 pred = np.where(np.isfinite(pred), pred, held["model"][pool])
                 resid = np.log((data.final[pool] + 1) / (pred + 1))
-                lows.append(_weighted_percentile(resid, data.weight[pool], 10))
-                highs.append(_weighted_percentile(resid, data.weight[pool], 90))
+                low, high = interval(resid, data.weight[pool], data.dataset[pool])
+                lows.append(low)
+                highs.append(high)
             else:
                 lows.append(0.0)
                 highs.append(0.0)
@@ -227,6 +235,18 @@ def _gate(
         q10.append(lows)
         q90.append(highs)
     return size_gate, reach_gate, q10, q90
+
+
+def _interval_pool(at_t: np.ndarray, band: np.ndarray, j: int) -> np.ndarray:
+    """The rows of band ``j``, widened to the neighbouring bands until there are
+    :data:`INTERVAL_MIN_ROWS`: a big cascade's errors are not a small one's, and pooling
+    a thin band of TiDeH's with the whole time let auspol's piled-up errors set it."""
+    low = high = j
+    pool: np.ndarray = at_t & (band == j)
+    while np.count_nonzero(pool) < INTERVAL_MIN_ROWS and (low > 0 or high < len(BANDS) - 1):
+        low, high = max(low - 1, 0), min(high + 1, len(BANDS) - 1)
+        pool = at_t & (band >= low) & (band <= high)
+    return pool
 
 
 def _reach(data: Rows, m: np.ndarray, final: np.ndarray) -> np.ndarray:
@@ -250,11 +270,54 @@ def _best(m: np.ndarray, data: Rows, held: dict[str, np.ndarray], ape: object) -
     return min(SIMPLEST_FIRST, key=lambda c: scores[c])
 
 
-def _weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    v, w = values[order], weights[order]
-    cum = np.cumsum(w) - 0.5 * w
-    return float(np.interp(q / 100 * w.sum(), cum, v))
+def interval(
+    resid: np.ndarray, weight: np.ndarray, group: np.ndarray | None = None, coverage: float = COVERAGE
+) -> tuple[float, float]:
+    """The bounds (low <= 0 <= high, in log error) whose weighted share of ``resid`` is
+    nearest ``coverage`` in the least covered ``group`` (dataset); among those, the one
+    with the most even tails, then the narrowest.
+
+    Not the 10th and 90th percentiles: final sizes are whole numbers, and a small
+    cascade's errors pile up on a few values (stopped where it was, one more repost).
+    A percentile lands on such a pile and the interval holds all of it, so on small
+    cascades the "80%" interval held 89-94%. And not the pooled share: where both kinds
+    of cascade meet (a hundred reposts at an hour), the small ones' errors made the
+    interval too narrow for the big ones' slow starters
+    (docs/decisions/2026-12-07-reach-interval.md).
+    """
+    group = np.zeros(len(resid), dtype=int) if group is None else group
+    v, inverse = np.unique(np.append(resid, 0.0), return_inverse=True)
+    shares = []
+    for g in np.unique(group):
+        w = np.where(group == g, weight, 0.0)
+        # Split-conformal's finite-sample step: the held-out errors of n rows cover a new
+        # one (n + 1) / n times less often than themselves (n: the effective number).
+        n = float(w.sum()) ** 2 / max(float(np.sum(w**2)), 1e-300)
+        if n < MIN_GROUP_ROWS:
+            continue
+        mass = np.bincount(inverse, weights=np.append(w, 0.0)) / w.sum()
+        shares.append((np.concatenate([[0.0], np.cumsum(mass)]), min(coverage * (n + 1) / n, 1.0)))
+    if not shares:
+        return 0.0, 0.0
+    # A tail holding well over the whole miss is never a candidate: that bounds the search.
+    most = 1.0 - coverage + 0.05
+    lo = np.flatnonzero((v <= 0) & np.all([b[:-1] <= most for b, _ in shares], axis=0))
+    hi = np.flatnonzero((v >= 0) & np.all([1.0 - b[1:] <= most for b, _ in shares], axis=0))
+    if not len(lo) or not len(hi):
+        return 0.0, 0.0
+    # Per group, how far its share inside is from its target (before[k]: the share below v[k]).
+    gaps = [(b[hi + 1][None, :] - b[lo][:, None]) - c for b, c in shares]
+    worst = np.min(gaps, axis=0)  # the least covered group, relative to its target
+    below = np.max([b[lo] for b, _ in shares], axis=0)[:, None]
+    above = np.max([1.0 - b[hi + 1] for b, _ in shares], axis=0)[None, :]
+    width = v[hi][None, :] - v[lo][:, None]
+    # Shares within half a point of each other count as equally near.
+    near = np.round(np.abs(worst) * 200).ravel()
+    order = np.lexsort((width.ravel(), np.abs(below - above).ravel(), near))
+    i, j = np.unravel_index(order[0], worst.shape)
+    # The bounds are the errors themselves: a margin keeps a whole-number final size that
+    # sits on a bound inside it after the round trip through exp and log.
+    return float(v[lo[i]]) - 1e-9, float(v[hi[j]]) + 1e-9
 
 
 def _fit_parts(data: Rows, times: list[float]) -> _Parts:

@@ -22,8 +22,8 @@ one) and band of reposts seen R (:data:`BANDS`: 0, 1, 2-4, 5-19, 20-99, 100-499,
 
 Which one a regime uses, for the final size and separately for the final potential
 reach, is chosen by held-out error on the training cascades
-(:mod:`pipeline.reach.fitting`), as is the 80% interval: the 10th and 90th percentiles
-of the chosen forecast's held-out log((final + 1) / (forecast + 1)) in that regime.
+(:mod:`pipeline.reach.fitting`), as is the 80% interval: the bounds that hold 80% of
+the chosen forecast's held-out log((final + 1) / (forecast + 1)) in that regime.
 
 Parameters ship in ``models/reach/forecast.json`` (written by ``flashpoint reach fit``;
 the trees as plain arrays, evaluated here with numpy); the formula's are interpolated
@@ -363,7 +363,9 @@ class Forecaster:
     small: Trees | None  # (final + 1) / (R + 1) below SMALL_BELOW
     size_gate: list[list[str]]
     reach_gate: list[list[str]]
-    q10: list[list[float]]  # per time and band: log((final + 1) / (forecast + 1))
+    # The 80% interval's bounds per time and band, as log((final + 1) / (forecast + 1)).
+    # The names are the artifact's: they were the 10th and 90th percentiles once.
+    q10: list[list[float]]
     q90: list[list[float]]
     trained_on: str = ""
     version: int = VERSION

@@ -83,3 +83,48 @@ def test_load_refuses_a_gate_naming_an_unknown_candidate(tmp_path: Path) -> None
     path.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="crystal_ball"):
         Forecaster.load(path)
+
+
+def share_inside(resid: np.ndarray, bounds: tuple[float, float]) -> float:
+    return float(np.mean((resid >= bounds[0]) & (resid <= bounds[1])))
+
+
+def test_the_interval_holds_80_percent_of_continuous_errors_like_the_percentiles() -> None:
+    resid = np.random.default_rng(0).normal(size=4000)
+    low, high = fitting.interval(resid, np.ones_like(resid))
+    assert share_inside(resid, (low, high)) == pytest.approx(0.8, abs=0.005)
+    assert (low, high) == pytest.approx(tuple(np.percentile(resid, [10, 90])), abs=0.03)
+
+
+def test_the_interval_on_piled_up_whole_number_errors_holds_80_percent_not_the_pile() -> None:
+    # Small cascades forecast at 1 that end at 1, 2, 3 or 4 reposts: 65%, 15%, 12%, 8%.
+    # The 90th percentile lands on the pile at 3, and an interval up to it held 92%.
+    finals = np.repeat([1, 2, 3, 4], [65, 15, 12, 8])
+    resid = np.log((finals + 1) / 2.0)
+    assert share_inside(resid, (0.0, float(np.percentile(resid, 90)))) == pytest.approx(0.92)
+    low, high = fitting.interval(resid, np.ones_like(resid))
+    assert share_inside(resid, (low, high)) == pytest.approx(0.80)
+    assert low <= 0.0 <= high
+
+
+def test_the_interval_keeps_the_forecast_inside_when_it_is_almost_always_exact() -> None:
+    resid = np.repeat([0.0, 1.0], [91, 9])
+    low, high = fitting.interval(resid, np.ones_like(resid))
+    assert low <= 0.0 <= high and share_inside(resid, (low, high)) == pytest.approx(0.91)
+    # On a bound, a whole-number final size stays inside after exp and log.
+    finals = np.repeat([1, 2], [70, 30])
+    low, high = fitting.interval(np.log((finals + 1) / 2.0), np.ones(100))
+    assert (1 + 1) * np.exp(high) - 1 >= 2  # the bound is log(3 / 2) itself
+
+
+def test_where_two_datasets_share_a_regime_the_less_covered_one_sets_the_interval() -> None:
+    # 200 small cascades that stop where they are and 40 big ones whose errors spread:
+    # pooled, the small ones' pile alone would pass for 80%.
+    rng = np.random.default_rng(1)
+    resid = np.concatenate([np.zeros(200), rng.normal(0.0, 0.5, 40)])
+    group = np.repeat([0, 1], [200, 40])
+    weight = np.ones(240)
+    assert fitting.interval(resid, weight) == pytest.approx((0.0, 0.0), abs=1e-6)
+    low, high = fitting.interval(resid, weight, group)
+    assert share_inside(resid[200:], (low, high)) >= 0.8
+    assert share_inside(resid[:200], (low, high)) == 1.0

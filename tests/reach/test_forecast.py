@@ -185,6 +185,7 @@ def test_fit_writes_a_loadable_forecast(tmp_path: Path) -> None:
     assert back.predict(Snapshot.of(c, 1200)).final == pytest.approx(f.predict(Snapshot.of(c, 1200)).final)
 
 
+@pytest.mark.training  # ten fits of the forecast: two minutes on two cores
 def test_beats_seismic_on_held_out_real_cascades(tideh_events_csv: Path) -> None:
     # docs/reach.md's figures, 5-fold by cascade (each fold's forecast fitted once, judged at
     # 10 minutes and an hour). On the cascades as they are, Flashpoint's median and mean
