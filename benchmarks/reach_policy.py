@@ -1,11 +1,13 @@
 """The escalation policy's forecast rule, swept: false alarms against early warnings.
 
-For each number of reposts the policy waits for before the forecast may raise a level
-(``FLASHPOINT_FORECAST_MIN_REPOSTS``; the watch time stays the policy's), replays every
-cascade of each file with the shipped forecast (:mod:`pipeline.reach.alarms`) and
-writes the counts as JSON and a plot (issue 29, point 4)::
+For each ``forecast_lean`` (``FLASHPOINT_FORECAST_LEAN``: how far the forecast reach the
+policy compares with its thresholds leans from the point forecast, 0, towards the top
+of its 80% interval, 1), replays every cascade of each file with a forecast that has not
+seen it (5-fold: fitted on the other folds and every other file, as ``reach evaluate
+--cv 5 --train-also`` does) and counts false alarms and early warnings
+(:mod:`pipeline.reach.alarms`); writes them as JSON and a plot (issue 29, point 4)::
 
-    python -m benchmarks.reach_policy --events A.csv.gz --events B.csv.gz \
+    python -m benchmarks.reach_policy --events A.csv.gz --events B.csv.gz \\
         --json benchmarks/results/reach/policy-sweep.json --plot docs/reach-alarms.png
 """
 
@@ -16,25 +18,38 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.reach.alarms import DEFAULT_THRESHOLDS, alarms
-from pipeline.reach.forecast import Forecaster, read_events
+from pipeline.reach.alarms import DEFAULT_THRESHOLDS
+from pipeline.reach.alarms import sweep as alarm_sweep
+from pipeline.reach.forecast import read_events
 from pipeline.settings import Settings
 
-MIN_REPOSTS = (1, 2, 3, 5, 10, 20)
+LEANS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def sweep(events: list[Path], min_reposts: tuple[int, ...] = MIN_REPOSTS) -> dict[str, Any]:
+def sweep(events: list[Path], leans: tuple[float, ...] = LEANS, cv: int = 5) -> dict[str, Any]:
     s = Settings.from_env()
-    forecaster = Forecaster.load(s.reach_model)
-    out: dict[str, Any] = {"min_seconds": s.forecast_min_seconds, "forecast": forecaster.trained_on, "datasets": {}}
-    for path in events:
-        cascades = read_events(path)
-        name = path.parent.name
-        out["datasets"][name] = {
-            str(n): alarms(cascades, forecaster, DEFAULT_THRESHOLDS, min_reposts=n, min_seconds=s.forecast_min_seconds)
-            for n in min_reposts
-        }
-        print(f"{name}: done", flush=True)
+    data = {path: read_events(path) for path in events}
+    out: dict[str, Any] = {
+        "min_reposts": s.forecast_min_reposts,
+        "min_seconds": s.forecast_min_seconds,
+        "default_lean": s.forecast_lean,
+        "protocol": f"{cv}-fold by cascade (seed 0), each fold fitted on the other folds and the other files",
+        "datasets": {},
+    }
+    for path, cascades in data.items():
+        others = [c for p, cs in data.items() if p != path for c in cs]
+        rows = alarm_sweep(
+            cascades,
+            None,
+            DEFAULT_THRESHOLDS,
+            leans,
+            min_reposts=s.forecast_min_reposts,
+            min_seconds=s.forecast_min_seconds,
+            cv=cv,
+            train_also=others,
+        )
+        out["datasets"][path.parent.name] = {str(w): r for w, r in zip(leans, rows, strict=True)}
+        print(f"{path.parent.name}: done", flush=True)
     return out
 
 
@@ -45,31 +60,22 @@ def plot(result: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), dpi=120)
-    for name, by_n in result["datasets"].items():
-        ns = [int(n) for n in by_n]
+    for name, by_lean in result["datasets"].items():
+        leans = [float(w) for w in by_lean]
         for i, threshold in enumerate(DEFAULT_THRESHOLDS):
-            rows = [by_n[str(n)][i] for n in ns]
+            rows = [by_lean[w][i] for w in by_lean]
             label = f"{name}, {threshold:,}"
             if any(r["stay_below"] for r in rows):
-                left.plot(ns, [100 * r["false_alarm_share"] for r in rows], marker="o", label=label)
+                left.plot(leans, [100 * r["false_alarm_share"] for r in rows], marker="o", label=label)
             if any(r["pass_later"] for r in rows):
                 early = [100 * r["escalated_early"] / r["pass_later"] for r in rows]
-                right.plot(ns, early, marker="o", label=f"{label} ({rows[0]['pass_later']} pass it)")
+                right.plot(leans, early, marker="o", label=f"{label} ({rows[0]['pass_later']} pass it)")
     left.axhline(1.0, color="grey", linestyle=":", linewidth=1)
-    left.set(
-        xscale="log",
-        xlabel="reposts before the forecast may escalate",
-        ylabel="% of all cascades",
-        title="false alarms (never reach the threshold)",
-    )
-    right.set(
-        xscale="log",
-        xlabel="reposts before the forecast may escalate",
-        ylabel="% of those that pass it later",
-        title="escalated before they passed it",
-    )
+    lean = "forecast lean (0: point forecast, 1: top of its 80% interval; dashed: the default)"
+    left.set(xlabel=lean, ylabel="% of all cascades", title="false alarms (never reach the threshold)")
+    right.set(xlabel=lean, ylabel="% of those that pass it later", title="escalated before they passed it")
     for ax in (left, right):
-        ax.set_xticks(ns, [str(n) for n in ns])
+        ax.axvline(result["default_lean"], color="grey", linestyle="--", linewidth=1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -497,12 +497,20 @@ def cmd_reach_alarms(args: argparse.Namespace) -> int:
     from pipeline.reach.forecast import Forecaster, read_events
 
     s = Settings.from_env()
+    if args.train_also and args.cv < 2:
+        raise ValueError("--train-also adds cascades to each fold's fit: it needs --cv 2 or more")
+    if not 0.0 <= (lean := args.lean if args.lean is not None else s.forecast_lean) <= 1.0:
+        raise ValueError("--lean must be within 0..1")
     rows = alarms(
         read_events(args.events),
-        Forecaster.load(s.reach_model),
+        None if args.cv >= 2 else Forecaster.load(s.reach_model),
         [float(t) for t in args.thresholds.split(",")] if args.thresholds else DEFAULT_THRESHOLDS,
+        lean_by=lean,
         min_reposts=args.min_reposts if args.min_reposts is not None else s.forecast_min_reposts,
         min_seconds=args.min_seconds if args.min_seconds is not None else s.forecast_min_seconds,
+        cv=args.cv,
+        train_also=[c for path in args.train_also for c in read_events(path)],
+        seed=args.seed,
     )
     print(json.dumps(rows, indent=2) if args.json else render(rows))
     return 0
@@ -739,11 +747,19 @@ def parser() -> argparse.ArgumentParser:
     rev.add_argument("--thresholds", help="comma-separated final sizes T for precision/recall of 'final >= T'")
     rev.add_argument("--json", action="store_true")
     rev.set_defaults(func=cmd_reach_evaluate)
-    ral = rsub.add_parser("alarms", help="false alarms and early warnings of escalating on the shipped forecast")
+    ral = rsub.add_parser("alarms", help="false alarms and early warnings of escalating on the forecast")
     ral.add_argument("--events", type=Path, required=True, help="CSV as for evaluate")
     ral.add_argument("--thresholds", help="comma-separated potential reach thresholds (default 20000,200000,1000000)")
     ral.add_argument("--min-reposts", type=int, help="default FLASHPOINT_FORECAST_MIN_REPOSTS")
     ral.add_argument("--min-seconds", type=float, help="default FLASHPOINT_FORECAST_MIN_SECONDS")
+    ral.add_argument("--lean", type=float, help="default FLASHPOINT_FORECAST_LEAN")
+    ral.add_argument(
+        "--cv", type=int, default=0, help="judge each cascade by a forecast fitted on the other K-1 folds (not shipped)"
+    )
+    ral.add_argument(
+        "--train-also", type=Path, action="append", default=[], help="another cascade file added to every fold's fit"
+    )
+    ral.add_argument("--seed", type=int, default=0)
     ral.add_argument("--json", action="store_true")
     ral.set_defaults(func=cmd_reach_alarms)
     rfit = rsub.add_parser("fit", help="fit the forecast's correction on a cascade file")

@@ -153,6 +153,11 @@ class Settings:
     forecast_min_seconds: float = _doc(
         "Seconds a cascade must be watched before its forecast may raise an escalation.", default=300.0
     )
+    forecast_lean: float = _doc(
+        "How far the forecast reach compared with the thresholds leans from the point forecast (0) "
+        "to the top of its 80% interval (1): earlier warnings, more false alarms (docs/reach.md).",
+        default=0.5,
+    )
     cascade_ttl_seconds: float = _doc(
         "Forget a cascade (and its participants and posts) after this long without an event.", default=172_800.0
     )
@@ -220,6 +225,8 @@ class Settings:
             problems.append("log_format must be text or json")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             problems.append("log_level must be debug, info, warning or error")
+        if not 0.0 <= self.forecast_lean <= 1.0:
+            problems.append("forecast_lean must be within 0..1")
         if self.broker_wait_seconds <= 0:
             problems.append("broker_wait_seconds must be > 0")
         if self.lag_interval_seconds <= 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.reach import CascadeState, Outlook
+from pipeline.reach.forecast import lean
 from pipeline.records import BrandMatch
 from pipeline.settings import Settings
 
@@ -58,6 +59,11 @@ class Policy:
     # over at least this long: a few reposts in the first seconds extrapolate wildly.
     forecast_min_reposts: int | None = 5
     forecast_min_seconds: float = 300.0
+    # The forecast reach compared with the thresholds: from the point forecast (0) to
+    # the top of its 80% interval (1). The point forecast is cautious by design (it
+    # minimises percentage error, and over-forecasting costs more there), so on its own
+    # it warns about almost no small cascade before it grows (docs/reach.md).
+    forecast_lean: float = 0.5
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
@@ -69,6 +75,7 @@ class Policy:
             pile_on_replies=s.pile_on_replies,
             forecast_min_reposts=s.forecast_min_reposts if s.forecast_min_reposts > 0 else None,
             forecast_min_seconds=s.forecast_min_seconds,
+            forecast_lean=s.forecast_lean,
         )
 
     def override(self, table: Mapping[str, Any], where: str) -> Policy:
@@ -113,6 +120,7 @@ _POLICY_KEYS = {
     "pile_on_baseline_days": "pile_on_baseline_days",
     "repeat_complainer_conversations": "repeat_complainer_cascades",
     "reminder_minutes": "reminder_seconds",
+    "forecast_lean": "forecast_lean",
 }
 
 
@@ -129,6 +137,10 @@ def _policy_value(key: str, value: Any) -> Any:
         if key == "pile_on_window_minutes" and value == 0:
             raise ValueError("expected a number of minutes > 0")
         return float(value) * 60
+    if key == "forecast_lean":
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
+            raise ValueError("expected a number within 0..1 (0: the point forecast, 1: the top of its interval)")
+        return float(value)
     if key in ("pile_on_baseline_factor", "pile_on_baseline_days"):
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
             raise ValueError("expected a number >= 0 (0: no baseline, the counts alone)")
@@ -249,14 +261,21 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
             and outlook.reposts >= policy.forecast_min_reposts
             and outlook.observed_seconds >= policy.forecast_min_seconds
         ):
-            ahead = _passed(round(outlook.potential_reach), policy.forecast_levels, factor)
+            judged = float(lean(outlook.potential_reach, outlook.potential_reach_high, policy.forecast_lean))
+            ahead = _passed(round(judged), policy.forecast_levels, factor)
             if ahead > level:
                 level = ahead
+                on_its_own = _passed(round(outlook.potential_reach), policy.forecast_levels, factor) >= ahead
+                leaning = (
+                    "; that passes"
+                    if on_its_own
+                    else f"; leaning {policy.forecast_lean:.0%} of the way to the interval's top, {judged:,.0f} passes"
+                )
                 reasons.append(
                     f"Forecast: potential reach about {outlook.potential_reach:,.0f} "
                     f"(80% interval {outlook.potential_reach_low:,.0f} to {outlook.potential_reach_high:,.0f}) "
                     f"once the cascade settles, from {outlook.reposts:,} reposts in "
-                    f"{_duration(outlook.observed_seconds)}; that passes the {LEVELS[ahead]} threshold of "
+                    f"{_duration(outlook.observed_seconds)}{leaning} the {LEVELS[ahead]} threshold of "
                     f"{int(policy.forecast_levels[ahead] * factor):,}."
                 )
             if outlook.supercritical and level >= 0:

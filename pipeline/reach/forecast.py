@@ -457,6 +457,15 @@ class Forecaster:
         )
 
 
+def lean(point: Any, high: Any, weight: float) -> Any:
+    """A forecast ``weight`` of the way from the point forecast (0) to the top of its 80%
+    interval (1), geometrically in (value + 1): escalating on it trades false alarms for
+    early warnings (``FLASHPOINT_FORECAST_LEAN``; docs/reach.md). Floats or arrays."""
+    if weight <= 0.0:
+        return point
+    return np.expm1((1.0 - weight) * np.log1p(point) + weight * np.log1p(np.maximum(high, point)))
+
+
 def final_reach(reposts: int, repost_followers: float, reach_now: float, final: float) -> float:
     """Potential reach once the cascade reaches ``final`` reposts: later reposters are
     taken to have as many followers as the ones so far (plus one pseudo-reposter with

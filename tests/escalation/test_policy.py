@@ -145,7 +145,7 @@ def test_forecast_thresholds_are_the_brands_own() -> None:
     ahead = Outlook(600.0, 10, 100.0, 80.0, 300.0, 60_000.0, 40_000.0, 200_000.0, 120.0, False)
     s = state(reach=1_000, reposts=10)
     assert decide(s, Policy(), ahead)[0].severity == "warning"
-    strict = Policies.build(Policy(), {"Acme": {"forecast_reach": [1_000, 100_000, 500_000, 2_000_000]}})
+    strict = Policies.build(Policy(), {"Acme": {"forecast_reach": [1_000, 150_000, 500_000, 2_000_000]}})
     assert decide(s, strict, ahead)[0].severity == "info"
 
 
@@ -168,6 +168,7 @@ def test_other_brands_keep_the_default_policy() -> None:
         ({"reminder_minutes": [1, 2]}, "policy reminder_minutes: expected four numbers of minutes"),
         ({"pile_on_window_minutes": 0}, "policy pile_on_window_minutes: expected a number of minutes > 0"),
         ({"pile_on_authors": [3, 2, 12, 25]}, "policy pile_on_authors: thresholds must rise"),
+        ({"forecast_lean": 1.5}, "policy forecast_lean: expected a number within 0..1"),
     ],
 )
 def test_bad_policy_tables_are_clear_errors(table: dict[str, Any], message: str) -> None:
@@ -278,6 +279,23 @@ def test_forecast_waits_for_enough_reposts_and_time() -> None:
     off = Policy(**{**POLICY.__dict__, "forecast_min_reposts": None})
     _, s = hot_cascade(20)
     assert decide(s, off, outlook(s, FORECASTER)) == decide(s, POLICY)
+
+
+def test_leaning_towards_the_interval_top_escalates_sooner_and_says_how_far() -> None:
+    _, s = hot_cascade(20)
+    ahead = outlook(s, FORECASTER)
+    assert ahead is not None and ahead.potential_reach_high > 2 * ahead.potential_reach
+    half = ((ahead.potential_reach + 1) * (ahead.potential_reach_high + 1)) ** 0.5 - 1
+    warning = round((ahead.potential_reach + half) / 2)
+    levels = (1_000, warning, 10 * warning, 100 * warning)
+    point = Policy(**{**POLICY.__dict__, "forecast_thresholds": levels, "forecast_lean": 0.0})
+    leaning = Policy(**{**point.__dict__, "forecast_lean": 0.5})
+    assert decide(s, point, ahead)[0].severity == "info"
+    (d,) = decide(s, leaning, ahead)
+    assert d.severity == "warning"
+    assert any(f"leaning 50% of the way to the interval's top, {half:,.0f} passes" in r for r in d.reasons)
+    table = Policies.build(point, {"Acme": {"forecast_lean": 0.5}}, source="brands.toml")
+    assert decide(s, table, ahead) == decide(s, leaning, ahead)
 
 
 def test_growing_forecast_upgrades() -> None:

@@ -7,21 +7,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.reach.alarms import alarms, first_alarm, render
+from pipeline.reach.alarms import alarms, first_alarm, render, sweep, track
 from pipeline.reach.forecast import Cascade, Forecast, Snapshot
 from tests.conftest import cli_output
-from tests.factories import cascade_csv_text
+from tests.factories import cascade_csv_text, cascade_events, small_cascade_events
 
 
 class Says:
-    """A forecaster that forecasts ``factor`` times the reposts seen."""
+    """A forecaster that forecasts ``factor`` times the reposts seen, with the top of its
+    interval at ``top`` times."""
 
-    def __init__(self, factor: float) -> None:
+    def __init__(self, factor: float, top: float | None = None) -> None:
         self.factor = factor
+        self.top = factor if top is None else top
 
     def predict(self, snap: Snapshot) -> Forecast:
         final = snap.reposts * self.factor
-        return Forecast(snap.t, final, final, final, final)
+        return Forecast(snap.t, final, final, snap.reposts * self.top, final)
 
 
 def cascade(cid: str, every: float, reposts: int, followers: float, root: float = 100.0) -> Cascade:
@@ -69,3 +71,31 @@ def test_cli_reports_alarms_of_the_shipped_forecast(tmp_path: Path) -> None:
     path.write_text(cascade_csv_text({c.id: (c.times, c.followers) for c in (big, small)}))
     out = cli_output("reach", "alarms", "--events", str(path), "--thresholds", "100000")
     assert "stay below" in out and "100,000" in out
+
+
+def test_leaning_towards_the_interval_top_warns_earlier_and_raises_more_false_alarms() -> None:
+    growing = cascade("growing", every=120.0, reposts=20, followers=1_000.0)  # passes 10,000 at 1,200 s
+    quiet = cascade("quiet", every=120.0, reposts=8, followers=100.0)  # ends at 900
+    cautious = Says(1.0, top=100.0)  # no growth, but up to 100 times as many reposts
+    for lean_by, alarmed in ((0.0, 0), (0.5, 1), (1.0, 1)):
+        [row] = alarms([growing], cautious, [10_000], lean_by=lean_by)
+        assert row["escalated_early"] == alarmed and row["lean"] == lean_by
+    # The quiet cascade's highest forecast reach, and half-way (geometrically) to the top
+    # of its interval: a threshold between them is a false alarm only when leaning.
+    tr = track(quiet, cautious, min_reposts=5, min_seconds=300.0, checks=200)
+    point, half = tr.point.max(), (np.sqrt((tr.point + 1) * (tr.high + 1)) - 1).max()
+    assert point < 0.9 * half
+    assert alarms([quiet], cautious, [0.9 * half], lean_by=0.0)[0]["false_alarms"] == 0
+    assert alarms([quiet], cautious, [0.9 * half], lean_by=0.5)[0]["false_alarms"] == 1
+    assert alarms([quiet], cautious, [1.1 * half], lean_by=0.5)[0]["false_alarms"] == 0
+    rows = sweep([growing, quiet], cautious, [10_000], [0.0, 1.0])
+    assert [r[0]["escalated_early"] for r in rows] == [0, 1]
+
+
+def test_held_out_alarms_fit_a_forecast_per_fold() -> None:
+    small = [Cascade(f"s{i}", *small_cascade_events(seed=i)) for i in range(40)]
+    big = [Cascade(f"b{i}", *cascade_events(400, seed=60 + i)) for i in range(3)]
+    rows = alarms(small + big, None, [2_000], cv=2, checks=20)
+    assert rows[0]["cascades"] == 43
+    with pytest.raises(ValueError, match="cv >= 2"):
+        alarms(small, None, [2_000])
