@@ -109,26 +109,10 @@ def alarms(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     *,
     lean_by: float = 0.0,
-    min_reposts: int = 5,
-    min_seconds: float = 300.0,
-    checks: int = 200,
-    cv: int = 0,
-    train_also: Sequence[Cascade] = (),
-    seed: int = 0,
+    **options: Any,
 ) -> list[dict[str, Any]]:
-    """One row per threshold (see the module's docstring)."""
-    return sweep(
-        cascades,
-        forecaster,
-        thresholds,
-        [lean_by],
-        min_reposts=min_reposts,
-        min_seconds=min_seconds,
-        checks=checks,
-        cv=cv,
-        train_also=train_also,
-        seed=seed,
-    )[0]
+    """One row per threshold (see the module's docstring); ``options`` as for :func:`sweep`."""
+    return sweep(cascades, forecaster, thresholds, [lean_by], **options)[0]
 
 
 def sweep(
