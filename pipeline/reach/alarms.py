@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pipeline.reach.forecast import FIT_TIMES, Cascade, Forecast, Snapshot, final_reach, lean
+from pipeline.reach.forecast import Cascade, Forecast, Snapshot, final_reach, lean
 
 DEFAULT_THRESHOLDS = (20_000, 200_000, 1_000_000)
 
@@ -149,14 +149,8 @@ def _judges(
         return [(c, forecaster) for c in cascades]
     from pipeline.reach import fitting
 
-    fold = np.random.default_rng(seed).permutation(len(cascades)) % cv
-    times = list(FIT_TIMES)
-    training = fitting.rows([cascades, train_also], times, seed)
-    judge: dict[int, Forecasting] = {}
-    for k in range(cv):
-        keep = np.concatenate([fold != k, np.ones(len(train_also), dtype=bool)])
-        judge[k] = fitting.fit_rows(training.take(keep[training.cascade]), times, seed=seed)
-    return [(c, judge[int(f)]) for c, f in zip(cascades, fold, strict=True)]
+    fold, models = fitting.cross_fits(cascades, cv, seed=seed, train_also=train_also)
+    return [(c, models[int(f)]) for c, f in zip(cascades, fold, strict=True)]
 
 
 def _count(cascades: Sequence[Cascade], tracks: Sequence[Track], threshold: float, lean_by: float) -> dict[str, Any]:

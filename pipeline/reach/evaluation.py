@@ -79,30 +79,27 @@ def evaluate_times(
     seed: int = 0,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     train_also: Sequence[Cascade] = (),
+    fits: tuple[np.ndarray, list[Forecaster]] | None = None,
 ) -> list[dict[str, Any]]:
     """One result per time in ``observe``; with ``cv``, each fold's forecast is fitted
-    once (on every usual observation time) and judged at all of them."""
+    once (on every usual observation time) and judged at all of them. ``fits``, from
+    :func:`pipeline.reach.fitting.cross_fits` with the same ``cv`` and ``seed``, saves
+    fitting them again (judging the same folds thinned, say)."""
     if cv < 2 and forecaster is None:
         raise ValueError("give a fitted forecaster, or cv >= 2 to fit one per fold")
-    rng = np.random.default_rng(seed)
-    fold = rng.permutation(len(cascades)) % cv if cv >= 2 else np.zeros(len(cascades), dtype=int)
     # All the usual observation times: the trees learn from every one of them.
     times = sorted({*FIT_TIMES, *observe})
-    training = None
+    fold, models = np.zeros(len(cascades), dtype=int), [forecaster]
     if cv >= 2:
-        # Each cascade's snapshots once; a fold's fit takes the rows of its cascades.
-        training = fitting.rows([cascades, train_also], times, seed)
+        fold, fitted = fits or fitting.cross_fits(cascades, cv, seed=seed, train_also=train_also, times=times)
+        models = list(fitted)
     rows: dict[float, list[dict[str, float]]] = {t: [] for t in observe}
     thin_rng = np.random.default_rng(seed + 1)
     judged = [c if thin >= 1.0 else c.thinned(thin, thin_rng) for c in cascades]
     for k in sorted(set(fold.tolist())):
-        model, log_linear = forecaster, None
-        if training is not None:
-            train = [c for c, f in zip(cascades, fold, strict=True) if f != k]
-            # Cascade indices in ``training``: the judged ones first, then train_also.
-            keep = np.concatenate([fold != k, np.ones(len(train_also), dtype=bool)])
-            model = fitting.fit_rows(training.take(keep[training.cascade]), times, seed=seed)
-            log_linear = LogLinear.fit(train, times)
+        model, log_linear = models[k], None
+        if cv >= 2:
+            log_linear = LogLinear.fit([c for c, f in zip(cascades, fold, strict=True) if f != k], times)
         assert model is not None
         for x, f in zip(judged, fold, strict=True):
             if f != k or x.final == 0:

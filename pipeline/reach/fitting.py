@@ -139,6 +139,27 @@ def fit(
     return fit_rows(rows(sets, times, seed), times, seed=seed, name=name)
 
 
+def cross_fits(
+    cascades: Sequence[Cascade],
+    cv: int,
+    *,
+    seed: int = 0,
+    train_also: Sequence[Cascade] = (),
+    times: Sequence[float] = FIT_TIMES,
+) -> tuple[np.ndarray, list[Forecaster]]:
+    """Each cascade's fold (``cv`` of them, by ``seed``) and each fold's forecast, fitted
+    on the other folds plus ``train_also``: what held-out evaluation judges with."""
+    fold = np.random.default_rng(seed).permutation(len(cascades)) % cv
+    # Each cascade's snapshots once; a fold's fit takes the rows of its cascades (the
+    # judged ones are numbered first, then train_also).
+    training = rows([cascades, train_also], times, seed)
+    models = []
+    for k in range(cv):
+        keep = np.concatenate([fold != k, np.ones(len(train_also), dtype=bool)])
+        models.append(fit_rows(training.take(keep[training.cascade]), times, seed=seed))
+    return fold, models
+
+
 @dataclass
 class _Parts:
     """The candidates' fitted parameters."""
