@@ -3,9 +3,10 @@
 It follows the escalations topic from the beginning and keeps the latest event of
 each dedup key. The page lists them with severity, status, brand, author, reach now
 and forecast, when the post was written, how long ago the escalation opened (in human
-units), the post, and the reasons. Filters (brand, least severity, status, words),
-and a sort order, are query parameters, so a filtered view is a link to share. The
-table refreshes itself every few seconds from ``rows.html`` with the same query.
+units), the post, and the reasons, with the brand's topic and the team that owns it.
+Filters (brand, team, least severity, status, words), and a sort order, are query
+parameters, so a filtered view is a link to share. The table refreshes itself every
+few seconds from ``rows.html`` with the same query.
 
 Read-only unless started with a token (``FLASHPOINT_BOARD_TOKEN``). With one, a
 person signs in with the token and their name; each row then has acknowledge,
@@ -29,7 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import html
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +51,7 @@ class View:
     """What the person asked to see (the page's query parameters, checked)."""
 
     brand: str = ""
+    team: str = ""
     severity: str = "info"
     status: str = "active"
     sort: str = "severity"
@@ -63,6 +65,7 @@ class View:
 
         return cls(
             brand=query.get("brand", "").strip()[:100],
+            team=query.get("team", "").strip()[:100],
             severity=pick("severity", LEVELS, "info"),
             status=pick("status", STATUSES, "active"),
             sort=pick("sort", SORTS, "severity"),
@@ -88,6 +91,9 @@ class Board:
     def brands(self) -> list[str]:
         return sorted({str(e["data"].get("brand", "")) for e in self.latest.values()})
 
+    def teams(self) -> list[str]:
+        return sorted({str(t) for e in self.latest.values() if (t := e["data"].get("team"))})
+
     def rows(self, now: datetime, view: View | None = None) -> list[dict[str, Any]]:
         """The escalations ``view`` selects, in its order: plain values only. By
         default the active ones (open or acknowledged), most severe first, then oldest."""
@@ -100,6 +106,8 @@ class Board:
                 continue
             if v.brand and str(d.get("brand", "")).lower() != v.brand.lower():
                 continue
+            if v.team and str(d.get("team") or "").lower() != v.team.lower():
+                continue
             if LEVELS.index(d["severity"]) < LEVELS.index(v.severity):
                 continue
             post = d.get("complaint_post") or d.get("root_post") or {}
@@ -110,6 +118,8 @@ class Board:
                 "severity": d["severity"],
                 "status": status,
                 "brand": d.get("brand", ""),
+                "topic": d.get("topic"),
+                "team": d.get("team"),
                 "who": f"{pile['authors']} customers (pile-on)" if pile else f"@{post.get('author_handle', '')}",
                 "followers": post.get("author_followers") if not pile else None,
                 "reach": (d.get("reach") or {}).get("potential"),
@@ -242,6 +252,11 @@ def render(rows: list[dict[str, Any]], csrf: str | None = None) -> str:
             else ""
         )
         reasons = "".join(f"<li>{e(x)}</li>" for x in r["reasons"])
+        route = ""
+        if r["topic"]:
+            route = f'<br><small class="route">{e(str(r["topic"]))}' + (
+                f" &rarr; {e(str(r['team']))}</small>" if r["team"] else "</small>"
+            )
         buttons = ""
         if csrf is not None and r["status"] not in CLOSED:
             buttons = (
@@ -257,7 +272,7 @@ def render(rows: list[dict[str, Any]], csrf: str | None = None) -> str:
             )
         lines.append(
             f'<tr class="sev-{e(r["severity"])}" data-key="{e(r["dedup_key"], quote=True)}">'
-            f"<td>{e(r['severity'])}</td><td>{e(r['status'])}</td><td>{e(r['brand'])}</td>"
+            f"<td>{e(r['severity'])}</td><td>{e(r['status'])}</td><td>{e(r['brand'])}{route}</td>"
             f"<td>{e(r['who'])}<br><small>{num(r['followers'])} followers</small></td>"
             f"<td>{num(r['reach'])}</td><td>{num(r['forecast'])}</td>"
             f'<td><span class="age">{e(r["age"])}</span><br><small>posted {e(_date(r["posted_at"]))}</small></td>'
@@ -267,7 +282,7 @@ def render(rows: list[dict[str, Any]], csrf: str | None = None) -> str:
     return "\n".join(lines) or f'<tr><td colspan="{COLUMNS}">No escalations match.</td></tr>'
 
 
-def controls(view: View, brands: list[str]) -> str:
+def controls(view: View, brands: list[str], teams: Sequence[str] = ()) -> str:
     """The filter and sort form (GET: a filtered view is a link)."""
     e = html.escape
 
@@ -281,6 +296,7 @@ def controls(view: View, brands: list[str]) -> str:
     return (
         '<form method="get" action="./" id="filters">'
         + select("brand", [("", "all brands")] + [(b, b) for b in brands], view.brand)
+        + select("team", [("", "all teams")] + [(t, t) for t in teams], view.team)
         + select("severity", [(x, f"{x} and up") for x in LEVELS], view.severity)
         + select("status", [(x, x.replace("_", " ")) for x in STATUSES], view.status)
         + select("sort", [(x, x) for x in SORTS], view.sort)
@@ -310,7 +326,7 @@ form.act button { display: block; margin-bottom: .2rem; }
 <p id="who">__WHO__</p>
 __CONTROLS__
 <p id="updated">Updated <span id="at"></span>; refreshes every few seconds.</p>
-<table><thead><tr><th>severity</th><th>status</th><th>brand</th><th>author</th>
+<table><thead><tr><th>severity</th><th>status</th><th>brand, topic &rarr; team</th><th>author</th>
 <th>reach now</th><th>forecast</th><th>opened</th><th>post and why</th><th>key</th><th></th></tr></thead>
 <tbody id="rows">__ROWS__</tbody></table>
 <script src="board.js"></script>
@@ -392,7 +408,7 @@ def web_app(board: Board, access: Access | None = None, send: Send | None = None
         view = View.of(request.query)
         body = (
             PAGE.replace("__WHO__", who_line(request))
-            .replace("__CONTROLS__", controls(view, board.brands()))
+            .replace("__CONTROLS__", controls(view, board.brands(), board.teams()))
             .replace("__ROWS__", body_rows(request))
         )
         return web.Response(text=body, content_type="text/html", headers=headers)

@@ -8,11 +8,19 @@ A watchlist is a TOML file::
     hashtags = ["Acme"]                 # #Acme = about
     keywords = ["acme widget"]          # whole words, any case = about
 
+    team = "care"                       # optional: who owns what no topic claims
+
     [brand.policy]                      # optional: this brand's escalation policy
     reach = [5000, 50000, 500000, 2000000]
     vip = ["big_customer"]
 
-(The policy keys are :class:`pipeline.escalation.Policy`'s; they are checked there.)
+    [[brand.topic]]                     # optional, repeatable: routing by topic
+    name = "billing"
+    team = "billing-desk"
+    examples = ["I was charged twice", "where is my refund"]
+
+(The policy keys are :class:`pipeline.escalation.Policy`'s; they are checked there.
+Topics are matched by :mod:`pipeline.classification.topics`.)
 
 Matching is a set lookup per @handle and #hashtag in the text plus one compiled regular
 expression for all keywords, so its cost does not grow with the number of brands.
@@ -31,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.classification.topics import OTHER, Topic
 from pipeline.records import BrandMatch, Mention
 
 _HANDLE = re.compile(r"(?<![\w@])@(\w{1,100})")
@@ -49,6 +58,9 @@ class Brand:
     keywords: tuple[str, ...] = ()
     # The [brand.policy] table as written; pipeline.escalation.Policies reads it.
     policy: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    topics: tuple[Topic, ...] = ()
+    # Who owns this brand's complaints that no topic claims.
+    team: str | None = None
 
 
 class Watchlist:
@@ -104,14 +116,26 @@ class Watchlist:
                 lists[key] = tuple(value)
             if not any(lists.values()):
                 raise WatchlistError(f"{source}: brand {e['name']!r} has no handles, hashtags or keywords")
-            unknown = set(e) - {"name", "handles", "hashtags", "keywords", "policy"}
+            unknown = set(e) - {"name", "handles", "hashtags", "keywords", "policy", "topic", "team"}
             if unknown:
                 raise WatchlistError(f"{source}: brand {e['name']!r}: unknown keys {sorted(unknown)}")
             policy = e.get("policy", {})
             if not isinstance(policy, dict):
                 raise WatchlistError(f"{source}: brand {e['name']!r}: policy must be a table ([brand.policy])")
-            brands.append(Brand(e["name"], **lists, policy=policy))
+            team = e.get("team")
+            if team is not None and (not isinstance(team, str) or not team.strip()):
+                raise WatchlistError(f"{source}: brand {e['name']!r}: team must be a non-empty string")
+            topics = _topics(e.get("topic", []), f"{source}: brand {e['name']!r}")
+            brands.append(Brand(e["name"], **lists, policy=policy, topics=topics, team=team))
         return cls(brands)
+
+    def topics(self) -> dict[str, tuple[Topic, ...]]:
+        """Brand name -> its topics, for brands that list some."""
+        return {b.name: b.topics for b in self.brands if b.topics}
+
+    def teams(self) -> dict[str, str | None]:
+        """Brand name -> the team that owns what none of its topics claims."""
+        return {b.name: b.team for b in self.brands}
 
     def account_of(self, mention: Mention) -> str | None:
         """The watched brand whose own account wrote ``mention`` (its author's handle is
@@ -148,3 +172,30 @@ class Watchlist:
                 for b in self._keywords.get(" ".join(m.group(1).lower().split()), ()):
                     add(b, False, f"keyword {m.group(1)!r}")
         return tuple(BrandMatch(b, addressed, tuple(via)) for b, (addressed, via) in found.items())
+
+
+def _topics(value: object, where: str) -> tuple[Topic, ...]:
+    if not isinstance(value, list):
+        raise WatchlistError(f"{where}: topics are [[brand.topic]] tables")
+    out: list[Topic] = []
+    for i, t in enumerate(value):
+        if not isinstance(t, dict):
+            raise WatchlistError(f"{where}: topic #{i + 1} must be a table")
+        name, team, examples = t.get("name"), t.get("team"), t.get("examples")
+        label = f"{where}: topic {name!r}" if isinstance(name, str) else f"{where}: topic #{i + 1}"
+        unknown = set(t) - {"name", "team", "examples"}
+        if unknown:
+            raise WatchlistError(f"{label}: unknown keys {sorted(unknown)}")
+        if not isinstance(name, str) or not name.strip():
+            raise WatchlistError(f"{label}: needs a name")
+        if name.strip().lower() == OTHER:
+            raise WatchlistError(f"{label}: {OTHER!r} is what no topic claims; name it otherwise")
+        if not isinstance(team, str) or not team.strip():
+            raise WatchlistError(f"{label}: needs a team (who owns it)")
+        phrases = examples if isinstance(examples, list) else []
+        if not phrases or not all(isinstance(x, str) and x.strip() for x in phrases):
+            raise WatchlistError(f"{label}: examples must be a non-empty list of phrases")
+        if any(o.name == name for o in out):
+            raise WatchlistError(f"{label}: listed twice")
+        out.append(Topic(name, team, tuple(phrases)))
+    return tuple(out)

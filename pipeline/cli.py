@@ -169,6 +169,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
     s = _settings(args)
     colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
     brands = {b.lower() for b in args.brand}
+    teams = {t.lower() for t in args.team}
     stop = asyncio.Event()
     shown = 0
 
@@ -176,7 +177,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
         nonlocal shown
         try:
             event = json.loads(value or b"")
-            if not passes(event, brands, args.min_severity):
+            if not passes(event, brands, args.min_severity, teams):
                 return
             line = format_line(event, colour)
         except (ValueError, KeyError, TypeError) as exc:
@@ -207,10 +208,16 @@ def cmd_relay(args: argparse.Namespace) -> int:
 
     s = _settings(args)
     _logging(s.log_level, s.log_format)
-    if args.to == "pagerduty" and not s.pagerduty_routing_key:
-        raise ValueError("--to pagerduty needs FLASHPOINT_PAGERDUTY_ROUTING_KEY (the integration key)")
-    target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours, args.min_severity)
-    group = args.group_id or f"{s.app_id}-relay-{args.to}"
+    keys = relay.routing_keys(s.pagerduty_routing_keys)
+    teams = frozenset(t.lower() for t in args.team)
+    if args.to == "pagerduty" and not s.pagerduty_routing_key and not (teams and teams <= {k.lower() for k in keys}):
+        raise ValueError(
+            "--to pagerduty needs FLASHPOINT_PAGERDUTY_ROUTING_KEY (the integration key), "
+            "or a key in FLASHPOINT_PAGERDUTY_ROUTING_KEYS for each --team"
+        )
+    target = relay.Target(args.to, args.url, s.pagerduty_routing_key, args.alert_hours, args.min_severity, teams, keys)
+    # Each team's relay keeps its own offsets: one team's receiver being down holds back no other.
+    group = args.group_id or f"{s.app_id}-relay-{args.to}" + "".join(f"-{t}" for t in sorted(teams))
 
     async def go(stop: asyncio.Event) -> None:
         await ensure_topics(s, [s.topic_escalations, s.topic_relay_dead_letter])
@@ -484,6 +491,7 @@ def cmd_reach_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         thresholds=thresholds,
         train_also=[c for path in args.train_also or () for c in read_events(path)],
+        repeats=args.repeat,
     )
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results, indent=2))
@@ -616,6 +624,9 @@ def parser() -> argparse.ArgumentParser:
 
     tail = with_servers(sub.add_parser("tail", help="follow escalations, one coloured line each, with filters"))
     tail.add_argument("--brand", action="append", default=[], help="only this brand (repeatable; any case)")
+    tail.add_argument(
+        "--team", action="append", default=[], help="only escalations this team owns (repeatable; any case)"
+    )
     tail.add_argument("--min-severity", choices=("info", "warning", "error", "critical"), default="info")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest event, not the next one")
     tail.add_argument("--limit", type=int, help="stop after printing this many events")
@@ -629,13 +640,21 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="e.g. https://events.pagerduty.com/v2/enqueue, http://alertmanager:9093/api/v2/alerts, your endpoint",
     )
-    rel.add_argument("--group-id", help="consumer group (default: <app id>-relay-<to>); its offsets mark progress")
+    rel.add_argument(
+        "--group-id", help="consumer group (default: <app id>-relay-<to>[-<team>...]); its offsets mark progress"
+    )
     rel.add_argument("--alert-hours", type=float, default=24.0, help="Alertmanager: how long an alert fires")
     rel.add_argument(
         "--min-severity",
         choices=("info", "warning", "error", "critical"),
         default="info",
         help="send only events at least this severe (an escalation is sent once it gets there)",
+    )
+    rel.add_argument(
+        "--team",
+        action="append",
+        default=[],
+        help="send only escalations this team owns (repeatable; the watchlist topic's team): one relay per team",
     )
     rel.set_defaults(func=cmd_relay)
 
@@ -744,6 +763,12 @@ def parser() -> argparse.ArgumentParser:
         help="another cascade file added to every fold's fit, never judged (repeatable; with --cv)",
     )
     rev.add_argument("--seed", type=int, default=0)
+    rev.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="with --cv: split N times (seeds --seed, --seed + 1, ...) and pool the held-out judgements",
+    )
     rev.add_argument("--thresholds", help="comma-separated final sizes T for precision/recall of 'final >= T'")
     rev.add_argument("--json", action="store_true")
     rev.set_defaults(func=cmd_reach_evaluate)

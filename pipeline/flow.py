@@ -24,12 +24,13 @@ from typing import Any, Protocol
 
 from pipeline import escalation, metrics
 from pipeline.brands import Watchlist
+from pipeline.classification.topics import Routed, TopicIndex
 from pipeline.classification.verdict import Verdict
 from pipeline.escalation import Policies, Policy
 from pipeline.escalation.desk import Desk, Outcome
 from pipeline.mention import InvalidMention, parse
 from pipeline.reach import CascadeState, CascadeTracker, Forecaster, forecast_due, outlook
-from pipeline.records import BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter, Mention
+from pipeline.records import BrandMatch, BrandSignal, ClassifiedBatch, ClassifiedMention, DeadLetter, Mention
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,13 @@ class Encoded:
     model_errors: int
 
 
-def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, now: datetime) -> IngestResult:
+def ingest(
+    batch: Sequence[Incoming],
+    watchlist: Watchlist,
+    model: Classifier,
+    now: datetime,
+    topics: TopicIndex | None = None,
+) -> IngestResult:
     result = IngestResult()
     keep: list[tuple[Incoming, Mention, tuple[Any, ...], str | None]] = []
     for msg in batch:
@@ -128,6 +135,8 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
             reason = "model: the complaint model failed on this text alone (see the worker log)"
             result.dead.append((msg, msg.dead_letter(reason, "model_error", now)))
             continue
+        if v is not None and topics is not None:
+            brands = tuple(_routed(b, topics.route(b.brand, v.embedding)) for b in brands)
         result.forward.append(
             ClassifiedMention(
                 mention=mention,
@@ -140,6 +149,10 @@ def ingest(batch: Sequence[Incoming], watchlist: Watchlist, model: Classifier, n
             )
         )
     return result
+
+
+def _routed(b: BrandMatch, r: Routed) -> BrandMatch:
+    return BrandMatch(b.brand, b.addressed, b.via, r.topic, r.team)
 
 
 def _classify(model: Classifier, mentions: list[Mention], index: list[int], result: IngestResult) -> dict[int, Verdict]:
@@ -241,6 +254,8 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
                 "text": m.text,
                 "at": m.created_at.isoformat(),
                 "addressed": b.addressed,
+                "topic": b.topic,
+                "team": b.team,
                 "probability": round(p, 4),
                 "root": m.is_root,
                 "own": own,

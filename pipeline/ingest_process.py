@@ -28,7 +28,7 @@ from pipeline import flow
 from pipeline.flow import Incoming
 from pipeline.settings import Settings
 
-_loaded: tuple[Any, Any] | None = None  # (Watchlist, ComplaintModel), in the child only
+_loaded: tuple[Any, Any, Any] | None = None  # (Watchlist, ComplaintModel, TopicIndex), in the child only
 _partitions = 1  # of topic_classified, in the child only
 
 
@@ -53,15 +53,25 @@ def _start(s: Settings, parent: int) -> dict[str, str]:
     return {"version": model.version, "device": str(model.encoder.device), "precision": model.encoder.precision}
 
 
-def _load(s: Settings) -> tuple[Any, Any]:
-    """(Watchlist, ComplaintModel) from the settings, with the model's thread count."""
+def _load(s: Settings) -> tuple[Any, Any, Any]:
+    """(Watchlist, ComplaintModel, TopicIndex) from the settings, with the model's
+    thread count; the watchlist's topic examples are embedded once, here."""
     import torch
 
     from pipeline.brands import Watchlist
     from pipeline.classification import ComplaintModel
+    from pipeline.classification.topics import TopicIndex
 
     torch.set_num_threads(model_threads(s))
-    return Watchlist.load(s.watchlist), ComplaintModel.load(s.model_dir, s.device, s.precision)
+    watchlist = Watchlist.load(s.watchlist)
+    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
+    topics = TopicIndex.build(
+        watchlist.topics(),
+        lambda texts: model.encoder.embed(texts).cpu().numpy(),
+        watchlist.teams(),
+        s.topic_min_similarity,
+    )
+    return watchlist, model, topics
 
 
 def _exit_with(parent: int) -> None:
@@ -75,8 +85,8 @@ def _exit_with(parent: int) -> None:
 
 def _ingest(batch: list[Incoming], now: datetime) -> flow.Encoded:
     assert _loaded is not None, "ingest process used before start"
-    watchlist, model = _loaded
-    return flow.ingest(batch, watchlist, model, now).encoded(_partitions)
+    watchlist, model, topics = _loaded
+    return flow.ingest(batch, watchlist, model, now, topics).encoded(_partitions)
 
 
 class IngestProcess:
@@ -107,14 +117,15 @@ class InlineIngest:
     ingest step on the event loop itself, one mention at a time."""
 
     def __init__(self, s: Settings) -> None:
-        self._watchlist, self._model = _load(s)
+        self._watchlist, self._model, self._topics = _load(s)
         self._partitions = s.partitions
         self.version: str = self._model.version
         self.device: str = str(self._model.encoder.device)
         self.precision: str = self._model.encoder.precision
 
     async def ingest(self, batch: list[Incoming]) -> flow.Encoded:
-        return flow.ingest(batch, self._watchlist, self._model, datetime.now(UTC)).encoded(self._partitions)
+        now = datetime.now(UTC)
+        return flow.ingest(batch, self._watchlist, self._model, now, self._topics).encoded(self._partitions)
 
     def close(self) -> None:
         pass

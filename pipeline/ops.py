@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import textwrap
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,11 +49,13 @@ def format_escalation(event: dict[str, Any]) -> str:
 _COLOUR = {"info": "36", "warning": "33", "error": "31", "critical": "1;97;41"}
 
 
-def passes(event: dict[str, Any], brands: set[str], min_severity: str) -> bool:
-    """``flashpoint tail``'s filters: one of ``brands`` (any case; empty: all) and at
-    least ``min_severity``."""
+def passes(event: dict[str, Any], brands: set[str], min_severity: str, teams: AbstractSet[str] = frozenset()) -> bool:
+    """``flashpoint tail``'s filters: one of ``brands`` and of ``teams`` (any case;
+    empty: all) and at least ``min_severity``."""
     d = event.get("data") or {}
     if brands and str(d.get("brand", "")).lower() not in brands:
+        return False
+    if teams and str(d.get("team") or "").lower() not in teams:
         return False
     severity = d.get("severity")
     return severity in LEVELS and LEVELS.index(severity) >= LEVELS.index(min_severity)
@@ -60,7 +63,7 @@ def passes(event: dict[str, Any], brands: set[str], min_severity: str) -> bool:
 
 def format_line(event: dict[str, Any], colour: bool = False) -> str:
     """One line per event: date and time (UTC), severity, action, brand, author and
-    followers, reach now and forecast, complaint, the post (its date and words), why
+    followers, reach now and forecast, complaint [topic -> team], the post (its date and words), why
     (every reason after the first, which only says it is a complaint), the link and
     the dedup key (what ``flashpoint feedback`` takes)."""
     d = event["data"]
@@ -75,6 +78,8 @@ def format_line(event: dict[str, Any], colour: bool = False) -> str:
         reach += f" -> {_short(f['potential_reach'])} ({_short(lo)}-{_short(hi)})"
     sev = d.get("complaint_severity")
     complaint = f"complaint {d['complaint_probability']:.0%}" + (f" {sev['label']}" if sev else "")
+    if d.get("topic"):
+        complaint += f" [{d['topic']}" + (f" -> {d['team']}]" if d.get("team") else "]")
     why = " ".join(d["reasons"][1:]) or d["reasons"][0]
     when = _when(str(event.get("time", "")))
     who = _who(d, short=True)

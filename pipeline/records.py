@@ -118,11 +118,20 @@ class BrandMatch:
 
     ``addressed``: the post speaks to the brand (its handle, or a reply to its account);
     otherwise it is only about it (hashtag, keyword). ``via`` says what matched.
+    ``topic`` and ``team``: which of the brand's watchlist topics the post is about and
+    the team that owns it (pipeline/classification/topics.py); None where the post was
+    not classified (a repost, the brand's own account).
     """
 
     brand: str
     addressed: bool
     via: tuple[str, ...] = ()
+    topic: str | None = None
+    team: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BrandMatch:
+        return cls(d["brand"], d["addressed"], tuple(d["via"]), d.get("topic"), d.get("team"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +225,7 @@ class ClassifiedMention:
     def from_dict(cls, d: dict[str, Any]) -> ClassifiedMention:
         return cls(
             mention=Mention.from_dict(d["mention"]),
-            brands=tuple(BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d["brands"]),
+            brands=tuple(BrandMatch.from_dict(b) for b in d["brands"]),
             complaint_probability=d["complaint_probability"],
             complaint_severity=d["complaint_severity"],
             model_version=d["model_version"],

@@ -12,10 +12,17 @@ Each event on the escalations topic becomes one HTTP request:
   the other three: one firing alert per dedup_key, replaced on an upgrade. It fires
   for ``alert_hours`` unless a ``resolve`` or ``false_positive`` ends it sooner.
 
+- ``webhook``: the CloudEvent itself (``application/cloudevents+json``).
+
 ``min_severity`` drops events below it (committed, not sent): an escalation reaches
 the receiver once it is that severe, and its later events (acknowledge, resolve) carry
 its severity then, so they follow.
-- ``webhook``: the CloudEvent itself (``application/cloudevents+json``).
+
+Routing by team (the watchlist topic's owner, ``data.team``): ``teams`` relays only
+those teams' escalations, so one relay per team sends each team's to its own receiver
+(its own ``--url``); PagerDuty takes an integration key per team
+(``FLASHPOINT_PAGERDUTY_ROUTING_KEYS``); Alertmanager alerts carry ``team`` and
+``topic`` labels for its own routing tree.
 
 Delivery is at least once. A message's offset is committed only after the receiver
 accepted it (2xx). Connection errors, timeouts, 408, 429 and 5xx are retried with
@@ -30,8 +37,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -73,6 +80,18 @@ def summary(event: dict[str, Any], limit: int = 1024) -> str:
     return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
+def routing_keys(spec: str) -> dict[str, str]:
+    """``team=key,team=key`` (FLASHPOINT_PAGERDUTY_ROUTING_KEYS) as a mapping."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        team, eq, key = part.partition("=")
+        if not eq or not team.strip() or not key.strip():
+            # Never the key itself in the message: it is a secret.
+            raise ValueError("FLASHPOINT_PAGERDUTY_ROUTING_KEYS: each entry is team=key")
+        out[team.strip()] = key.strip()
+    return out
+
+
 def pagerduty(event: dict[str, Any], routing_key: str) -> dict[str, Any]:
     d = event["data"]
     action = _PAGERDUTY_ACTION.get(d["action"], "trigger")
@@ -95,6 +114,8 @@ def pagerduty(event: dict[str, Any], routing_key: str) -> dict[str, Any]:
             "forecast": d.get("forecast"),
             "complaint_probability": d["complaint_probability"],
             "complaint_severity": d.get("complaint_severity"),
+            "topic": d.get("topic"),
+            "team": d.get("team"),
             "author": {k: root[k] for k in ("author_handle", "author_followers", "author_verified")},
             "text": root.get("text"),
         },
@@ -121,6 +142,8 @@ def alertmanager(event: dict[str, Any], alert_hours: float = 24.0) -> list[dict[
                 "severity": severity,
                 "brand": d["brand"],
                 "dedup_key": d["dedup_key"],
+                # Alertmanager's routing tree matches on these; an empty label is no label.
+                **{k: str(d[k]) for k in ("team", "topic") if d.get(k)},
             },
             "annotations": {
                 "summary": summary(event, 500),
@@ -152,11 +175,24 @@ class Target:
     routing_key: str = ""
     alert_hours: float = 24.0
     min_severity: str = "info"
+    # Only these teams' escalations (any case); empty: every one.
+    teams: frozenset[str] = frozenset()
+    # PagerDuty: team -> integration key; a team not here uses routing_key.
+    routing_keys: Mapping[str, str] = field(default_factory=dict)
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether this relay sends ``event`` (severity and team)."""
+        if not passes(event, self.min_severity):
+            return False
+        team = str(event.get("data", {}).get("team") or "")
+        return not self.teams or team.lower() in self.teams
 
     def request(self, event: dict[str, Any]) -> tuple[bytes, str]:
         """The body and content type to send for ``event``."""
         if self.kind == "pagerduty":
-            return orjson.dumps(pagerduty(event, self.routing_key)), "application/json"
+            team = str(event["data"].get("team") or "")
+            key = self.routing_keys.get(team, self.routing_key)
+            return orjson.dumps(pagerduty(event, key)), "application/json"
         if self.kind == "alertmanager":
             return orjson.dumps(alertmanager(event, self.alert_hours)), "application/json"
         return orjson.dumps(event), "application/cloudevents+json"
@@ -250,8 +286,8 @@ async def _relay_one(
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         await _dead_letter(producer, dead_letter_topic, m, f"not an escalation event: {exc!r}", 0, "")
         return
-    if not passes(event, target.min_severity):
-        log.debug("relay: %s below %s, not sent", where, target.min_severity)
+    if not target.wants(event):
+        log.debug("relay: %s below %s or another team's, not sent", where, target.min_severity)
         return
     outcome = await deliver(session, target, body, content_type)
     if outcome.accepted:

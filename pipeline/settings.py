@@ -57,6 +57,12 @@ class Settings:
     pagerduty_routing_key: str = _doc(
         "Integration key for flashpoint relay --to pagerduty (a secret: never logged).", secret=True, default=""
     )
+    pagerduty_routing_keys: str = _doc(
+        "Integration keys per team for flashpoint relay --to pagerduty, as team=key,team=key; an escalation "
+        "whose team is not listed uses pagerduty_routing_key (a secret: never logged).",
+        secret=True,
+        default="",
+    )
     board_token: str = _doc(
         "flashpoint board: a secret that turns on the acknowledge, resolve and false-positive buttons "
         "(people sign in with it and their name); empty: the board is read-only.",
@@ -158,6 +164,11 @@ class Settings:
         "to the top of its 80% interval (1): earlier warnings, more false alarms (docs/reach.md).",
         default=0.5,
     )
+    topic_min_similarity: float = _doc(
+        "Cosine similarity a complaint needs to its nearest watchlist topic to be routed to that topic's team; "
+        "below it the topic is 'other' (docs/topics.md).",
+        default=0.3,
+    )
     cascade_ttl_seconds: float = _doc(
         "Forget a cascade (and its participants and posts) after this long without an event.", default=172_800.0
     )
@@ -227,6 +238,8 @@ class Settings:
             problems.append("log_level must be debug, info, warning or error")
         if not 0.0 <= self.forecast_lean <= 1.0:
             problems.append("forecast_lean must be within 0..1")
+        if not -1.0 <= self.topic_min_similarity <= 1.0:
+            problems.append("topic_min_similarity must be within -1..1 (a cosine similarity)")
         if self.broker_wait_seconds <= 0:
             problems.append("broker_wait_seconds must be > 0")
         if self.lag_interval_seconds <= 0:

@@ -164,3 +164,16 @@ def test_with_a_token_signed_in_people_act_and_forgeries_are_refused() -> None:
             assert (await c.post("/feedback", data={**form, "csrf": csrf})).status == 403
 
     asyncio.run(go())
+
+
+def test_the_board_shows_topic_and_team_and_filters_by_team() -> None:
+    b = Board()
+    b.apply(event("A/1", "error", topic="billing", team="billing-desk"))
+    b.apply(event("A/2", "error", topic="outage", team="noc"))
+    b.apply(event("A/3", "error", topic="other", team=None))
+    assert b.teams() == ["billing-desk", "noc"]
+    assert [r["dedup_key"] for r in b.rows(NOW, View.of({"team": "NOC"}))] == ["A/2"]
+    assert len(b.rows(NOW, View.of({}))) == 3
+    html = render(b.rows(NOW, View.of({"team": "billing-desk"})))
+    assert '<small class="route">billing &rarr; billing-desk</small>' in html
+    assert "team=noc" in View.of({"team": "noc"}).query()

@@ -97,3 +97,65 @@ def test_worker_refuses_a_bad_policy_at_startup(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "brand 'Acme': policy reach: expected four whole numbers" in done.stderr
+
+
+def test_topics_and_teams_are_read_from_the_watchlist(tmp_path: Path) -> None:
+    path = tmp_path / "w.toml"
+    path.write_text(
+        """
+[[brand]]
+name = "Acme"
+handles = ["AcmeCustServ"]
+team = "care"
+
+[[brand.topic]]
+name = "billing"
+team = "billing-desk"
+examples = ["charged twice", "where is my refund"]
+
+[[brand.topic]]
+name = "outage"
+team = "noc"
+examples = ["the site is down"]
+
+[[brand]]
+name = "Globex"
+handles = ["GlobexCares"]
+"""
+    )
+    w = Watchlist.load(path)
+    topics = w.topics()
+    assert list(topics) == ["Acme"], "brands without topics are not listed"
+    assert [(t.name, t.team, t.examples) for t in topics["Acme"]] == [
+        ("billing", "billing-desk", ("charged twice", "where is my refund")),
+        ("outage", "noc", ("the site is down",)),
+    ]
+    assert w.teams() == {"Acme": "care", "Globex": None}
+
+
+@pytest.mark.parametrize(
+    "topic, message",
+    [
+        ({"name": "billing", "examples": ["x"]}, r"topic 'billing': needs a team"),
+        ({"name": "billing", "team": "b", "examples": []}, "examples must be a non-empty list"),
+        ({"name": "billing", "team": "b", "examples": ["ok", ""]}, "examples must be a non-empty list"),
+        ({"name": "billing", "team": "b"}, "examples must be a non-empty list"),
+        ({"name": "Other", "team": "b", "examples": ["x"]}, "'other' is what no topic claims"),
+        ({"team": "b", "examples": ["x"]}, r"topic #1: needs a name"),
+        ({"name": "billing", "team": "b", "examples": ["x"], "owner": "me"}, r"unknown keys \['owner'\]"),
+    ],
+)
+def test_bad_topics_are_refused_at_load_with_the_reason(topic: dict[str, object], message: str) -> None:
+    brand = {"name": "Acme", "handles": ["AcmeCustServ"], "topic": [topic]}
+    with pytest.raises(WatchlistError, match=message):
+        Watchlist.from_dict({"brand": [brand]})
+
+
+def test_a_topic_listed_twice_and_a_blank_team_are_refused() -> None:
+    twice = [{"name": "billing", "team": "b", "examples": ["x"]}] * 2
+    with pytest.raises(WatchlistError, match="listed twice"):
+        Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["A"], "topic": twice}]})
+    with pytest.raises(WatchlistError, match="team must be a non-empty string"):
+        Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["A"], "team": " "}]})
+    with pytest.raises(WatchlistError, match=r"topics are \[\[brand.topic\]\] tables"):
+        Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["A"], "topic": {"name": "x"}}]})

@@ -3,15 +3,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from pipeline.brands import Watchlist
+from pipeline.classification.topics import Topic, TopicIndex
 from pipeline.classification.verdict import Verdict
 from pipeline.escalation import Policy
 from pipeline.flow import Incoming, ingest, track
 from pipeline.reach import CascadeTracker, Forecaster, forecast_due
 from pipeline.settings import Settings
-from tests.factories import at, classified, mention_bytes
+from tests.factories import assert_valid_escalation, at, classified, mention_bytes
 
 WATCH = Watchlist.from_dict({"brand": [{"name": "Acme", "handles": ["AcmeCustServ"], "hashtags": ["Acme"]}]})
 NOW = datetime(2026, 11, 22, 15, tzinfo=UTC)
@@ -205,3 +207,75 @@ def test_a_conversation_is_the_brands_once_its_account_answers() -> None:
     data = decision.draft["data"]
     assert data["brand"] == "Acme" and data["matched"] == ["answered by @AcmeCustServ"]
     assert data["reach"]["potential"] == 5000 and data["brand_response"]["replies"] == 1
+
+
+class EmbeddingModel(FakeModel):
+    """FakeModel whose verdicts carry an embedding: 'refund' and 'down' one-hot."""
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64) -> list[Verdict]:
+        out = super().predict(texts, batch_size)
+        return [
+            Verdict(v.complaint_probability, v.severity, np.array([float("refund" in t), float("down" in t), 0.1]))
+            for v, t in zip(out, texts, strict=True)
+        ]
+
+
+ROUTES = TopicIndex.build(
+    {"Acme": (Topic("billing", "billing-desk", ("refund",)), Topic("outage", "noc", ("down",)))},
+    lambda texts: np.array([[float("refund" in t), float("down" in t), 0.0] for t in texts]),
+    {"Acme": "care"},
+    0.5,
+)
+
+
+def test_a_complaint_carries_its_topic_and_team_to_the_escalation() -> None:
+    out = ingest(
+        [msg(mention_bytes(id="r", text="@AcmeCustServ broken, refund me", author={"followers": 5000}))],
+        WATCH,
+        EmbeddingModel(),
+        NOW,
+        ROUTES,
+    )
+    (cm,) = out.forward
+    assert [(b.brand, b.topic, b.team) for b in cm.brands] == [("Acme", "billing", "billing-desk")]
+    signals = track(cm, CascadeTracker({}, {}, {}), Policy(), NOW, "urn:t")
+    complaint, decision = signals
+    assert complaint.complaint is not None and complaint.complaint["team"] == "billing-desk"
+    assert decision.draft is not None
+    data = decision.draft["data"]
+    assert (data["topic"], data["team"]) == ("billing", "billing-desk")
+    assert_valid_escalation(decision.draft)
+
+
+def test_the_conversations_topic_is_its_strongest_complaints() -> None:
+    model, tracker = EmbeddingModel(), CascadeTracker({}, {}, {})
+    batch = [
+        # A question first (0.1), then the complaint that makes the conversation (0.9).
+        msg(mention_bytes(id="r", text="@AcmeCustServ is the site down?", author={"followers": 50}), 0),
+        msg(
+            mention_bytes(id="q", kind="reply", parent_id="r", root_id="r", text="@AcmeCustServ broken, refund"),
+            1,
+        ),
+    ]
+    for cm in ingest(batch, WATCH, model, NOW, ROUTES).forward:
+        track(cm, tracker, Policy(), NOW, "urn:t")
+    state = tracker.get("twitter:r")
+    assert state is not None
+    assert [(b.topic, b.team) for b in state.brands] == [("billing", "billing-desk")]
+    # And it survives the state's round trip through the changelog.
+    assert type(state).from_dict(state.to_dict()).brands == state.brands
+
+
+def test_a_complaint_near_no_topic_is_other_and_goes_to_the_brands_team() -> None:
+    out = ingest([msg(mention_bytes(id="r", text="@AcmeCustServ broken"))], WATCH, EmbeddingModel(), NOW, ROUTES)
+    assert [(b.topic, b.team) for b in out.forward[0].brands] == [("other", "care")]
+
+
+def test_reposts_and_the_brands_own_posts_get_no_topic() -> None:
+    support = {"id": "acme-support", "handle": "AcmeCustServ", "followers": 3_000_000}
+    batch = [
+        msg(mention_bytes(id="p", kind="repost", parent_id="r", text="@AcmeCustServ refund"), 0),
+        msg(mention_bytes(id="b", kind="reply", parent_id="r", text="@c refund is on its way", author=support), 1),
+    ]
+    out = ingest(batch, WATCH, EmbeddingModel(), NOW, ROUTES)
+    assert all(b.topic is None for cm in out.forward for b in cm.brands)

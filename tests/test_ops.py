@@ -63,3 +63,20 @@ def test_pile_ons_read_as_the_brand_and_its_customers() -> None:
     (pile,) = events
     assert "OPEN    Acme pile-on: 3 customers within 30 minutes" in format_escalation(pile)
     assert "open    Acme pile-on: 3 customers within 30 minutes  reach 300" in format_line(pile)
+
+
+def routed(team: str | None, topic: str = "billing", **kw: Any) -> dict[str, Any]:
+    ev = sample(**kw)
+    ev["data"].update(topic=topic, team=team)
+    return ev
+
+
+def test_tail_filters_by_team_and_shows_the_topic_and_team() -> None:
+    assert passes(routed("Billing-Desk"), set(), "info", {"billing-desk"})
+    assert not passes(routed("noc"), set(), "info", {"billing-desk"})
+    assert not passes(routed(None), set(), "info", {"billing-desk"}), "an unowned escalation is no team's"
+    assert passes(routed(None), set(), "info"), "no --team: every team's"
+    assert "complaint 9" in format_line(routed("billing-desk")) and "[billing -> billing-desk]" in format_line(
+        routed("billing-desk")
+    )
+    assert "[other]" in format_line(routed(None, topic="other"))

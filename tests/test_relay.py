@@ -75,6 +75,7 @@ def test_alertmanager_alert() -> None:
         "severity": "critical",
         "brand": "Acme",
         "dedup_key": ev["data"]["dedup_key"],
+        "topic": "other",
     }
     starts, ends = (datetime.fromisoformat(alert[k]) for k in ("startsAt", "endsAt"))
     assert (ends - starts).total_seconds() == 6 * 3600
@@ -178,3 +179,62 @@ def test_webhook_sends_the_cloudevent() -> None:
         (r,) = rec.requests
         assert r["content_type"] == "application/cloudevents+json" and r["body"] == ev
         assert_valid_escalation(r["body"])
+
+
+def teams_event(team: str | None, severity: str = "error") -> dict[str, Any]:
+    ev = sample(severity)
+    ev["data"].update(topic="billing" if team else "other", team=team)
+    return ev
+
+
+def test_one_relay_per_team_sends_only_that_teams_escalations() -> None:
+    billing = relay.Target("webhook", "http://x/hook", teams=frozenset({"billing-desk"}))
+    assert billing.wants(teams_event("Billing-Desk")) and not billing.wants(teams_event("noc"))
+    assert not billing.wants(teams_event(None))
+    assert relay.Target("webhook", "http://x/hook").wants(teams_event(None)), "no teams: all of them"
+    severe = relay.Target("webhook", "http://x/hook", min_severity="critical", teams=frozenset({"noc"}))
+    assert not severe.wants(teams_event("noc", "error"))
+
+
+def test_pagerduty_takes_each_teams_integration_key() -> None:
+    other_key = "B" * 32
+    target = relay.Target("pagerduty", "http://x", ROUTING_KEY, routing_keys={"noc": other_key})
+    assert orjson.loads(target.request(teams_event("noc"))[0])["routing_key"] == other_key
+    assert orjson.loads(target.request(teams_event("billing-desk"))[0])["routing_key"] == ROUTING_KEY
+    body = orjson.loads(target.request(teams_event("billing-desk"))[0])
+    assert body["payload"]["custom_details"]["team"] == "billing-desk"
+
+
+def test_routing_keys_are_read_and_a_bad_entry_does_not_echo_the_secret() -> None:
+    assert relay.routing_keys("noc=K1, billing-desk = K2,") == {"noc": "K1", "billing-desk": "K2"}
+    assert relay.routing_keys("") == {}
+    with pytest.raises(ValueError, match="each entry is team=key") as err:
+        relay.routing_keys("noc=K1,SECRETKEY")
+    assert "SECRETKEY" not in str(err.value)
+
+
+def test_alertmanager_alerts_carry_team_and_topic_labels_for_its_routing_tree() -> None:
+    alerts = relay.alertmanager(teams_event("noc"))
+    assert all(a["labels"]["team"] == "noc" and a["labels"]["topic"] == "billing" for a in alerts)
+    unowned = relay.alertmanager(teams_event(None))
+    assert all("team" not in a["labels"] and a["labels"]["topic"] == "other" for a in unowned)
+
+
+def test_relay_sends_only_its_teams_events_to_its_receiver() -> None:
+    @dataclass
+    class Message:
+        value: bytes
+        topic: str = "escalations"
+        partition: int = 0
+        offset: int = 0
+        key: bytes = b"k"
+
+    async def go(url: str) -> None:
+        target = relay.Target("webhook", url, teams=frozenset({"noc"}))
+        async with aiohttp.ClientSession() as session:
+            for team in ("noc", "billing-desk", None, "NOC"):
+                await relay._relay_one(session, target, None, "dlq", Message(orjson.dumps(teams_event(team))))
+
+    with receiver() as rec:
+        asyncio.run(go(rec.url + "/hook"))
+        assert [r["body"]["data"]["team"] for r in rec.requests] == ["noc", "NOC"]

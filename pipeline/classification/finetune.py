@@ -50,6 +50,11 @@ class FinetuneConfig:
     emotion_weight: float = 0.3
     dropout: float = 0.1
     seed: int = 13
+    # Keeps each training post's embedding near the one the packaged MiniLM gives it:
+    # weight * (1 - cosine). Topic routing (pipeline/classification/topics.py) reads
+    # the shipped encoder's embeddings, and unconstrained fine-tuning folds them onto
+    # complaint-or-not (docs/decisions/2026-12-07-topic-routing.md).
+    preserve_weight: float = 0.0
     # Distillation (used when train_fold gets a teacher's logits): the complaint loss
     # becomes (1 - w) * hard-label loss + w * T^2 * soft-label loss at temperature T.
     distil_weight: float = 0.0
@@ -78,9 +83,12 @@ class MultiTask(nn.Module):
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        return self.heads(self.embed(input_ids, attention_mask))
+
+    def heads(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         # Heads see the same normalised embedding as at inference, scaled so a linear
         # head can reach confident logits.
-        e = self.drop(self.embed(input_ids, attention_mask)) * 10.0
+        e = self.drop(embedding) * 10.0
         return self.complaint(e).squeeze(-1), self.severity(e), {name: head(e) for name, head in self.aux.items()}
 
 
@@ -104,6 +112,9 @@ def train_fold(
     random.seed(cfg.seed)
     encoder = Encoder(pick_device(device), max_length=cfg.max_length, path=encoder_dir)
     model = MultiTask(encoder, cfg.dropout).to(encoder.device)
+    # The packaged encoder's embeddings of the training posts, before any step.
+    anchor = encoder.embed([data.texts[i] for i in train_idx]) if cfg.preserve_weight > 0 else None
+    anchor_row = {int(j): k for k, j in enumerate(train_idx)}
     model.train()
     enc_params = list(model.encoder_model.parameters())
     head_params = [p for n, p in model.named_parameters() if not n.startswith("encoder_model.")]
@@ -133,9 +144,13 @@ def train_fold(
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             batch = encoder.preprocess([data.texts[j] for j in idx])
-            c_logit, s_logits, aux_logits = model(batch["input_ids"], batch["attention_mask"])
+            embedding = model.embed(batch["input_ids"], batch["attention_mask"])
+            c_logit, s_logits, aux_logits = model.heads(embedding)
             target = torch.tensor(y[idx], dtype=torch.float32, device=encoder.device)
             loss = bce(c_logit, target)
+            if anchor is not None:
+                a = anchor[[anchor_row[int(j)] for j in idx]].to(encoder.device)
+                loss = loss + cfg.preserve_weight * (1.0 - (embedding * a).sum(-1)).mean()
             if teacher is not None and cfg.distil_weight > 0:
                 t = cfg.distil_temperature
                 soft = torch.sigmoid(torch.tensor(teacher[idx], dtype=torch.float32, device=encoder.device) / t)

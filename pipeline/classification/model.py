@@ -156,17 +156,19 @@ class ComplaintModel:
     def preprocess(self, texts: Sequence[str]) -> BatchEncoding:
         return self.encoder.preprocess(texts)
 
-    def forward(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         emb = self.encoder.forward(batch)
         complaint_logit = (emb @ self._cw.T + self._cb).squeeze(-1) / self.temperature
         severity_logits = emb @ self._sw.T + self._sb
-        return complaint_logit, severity_logits
+        return complaint_logit, severity_logits, emb
 
-    def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor]) -> list[Verdict]:
-        complaint_logit, severity_logits = outputs
+    def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> list[Verdict]:
+        complaint_logit, severity_logits, emb = outputs
         probs = torch.sigmoid(complaint_logit).float().cpu().tolist()
         severities = (severity_logits.argmax(-1) + 1).cpu().tolist()
-        return [Verdict(float(p), int(s)) for p, s in zip(probs, severities, strict=True)]
+        # The embedding goes with the verdict: topic routing needs no second pass.
+        rows = emb.float().cpu().numpy()
+        return [Verdict(float(p), int(s), rows[i]) for i, (p, s) in enumerate(zip(probs, severities, strict=True))]
 
     def predict(self, texts: Sequence[str], batch_size: int = 64, bucket: int = 16) -> list[Verdict]:
         """Verdicts in input order. Texts are sorted by token count and run in forward

@@ -3,7 +3,9 @@ worker's event-loop process never loads it (the model runs in a child process)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 SEVERITY_LABELS = ("no explicit reproach", "disapproval", "accusation", "blame")
 
@@ -13,3 +15,6 @@ class Verdict:
     complaint_probability: float
     # 1..4 on the severity scale (see SEVERITY_LABELS); meaningful for complaints.
     severity: int
+    # The encoder's unit embedding of the post: topic routing reads it
+    # (pipeline/classification/topics.py). Not compared: two verdicts are equal on what they say.
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import Counter
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pipeline.classification.topics import OTHER
 from pipeline.escalation.events import SCHEMA_VERSION, envelope
 from pipeline.escalation.policy import LEVELS, Policies, Policy
 from pipeline.records import BrandSignal, Correction, Feedback
@@ -181,6 +183,7 @@ class Desk:
             action = "open" if state is None else ("reopen" if state["status"] == "resolved" else "upgrade")
             if state is None or state["status"] != "false_positive":
                 data = _pile_on_data(signal.brand, key, list(authors.values()), policy, LEVELS[level], usual, needed)
+                _keep_owner(data, state)
                 out.events.append(self._publish(key, data, action, partition, now))
             p["level"] = level
         # Bounded: only the window is kept, and at most a few hundred complaints of it.
@@ -217,6 +220,7 @@ class Desk:
             data["reasons"].append(f"It was resolved at {state['severity']} and has grown since.")
         else:
             action = "upgrade"
+        _keep_owner(data, state)
         event = self._publish(key, data, action, partition, now)
         self.lifecycle[key] = {
             **self.lifecycle[key],
@@ -395,6 +399,24 @@ def _needed(policy: Policy, usual: float) -> tuple[int, ...]:
     return tuple(max(n, math.ceil(n * scale)) for n in floor)
 
 
+def _keep_owner(data: dict[str, Any], state: dict[str, Any] | None) -> None:
+    """An escalation stays with the team it opened with: its later events (an upgrade,
+    a reopen) keep its first topic and team even where a stronger complaint has
+    another, so an incident never jumps desks (nor, in Alertmanager, label sets)."""
+    before = (state or {}).get("data") or {}
+    if "topic" in before:
+        data["topic"], data["team"] = before["topic"], before.get("team")
+
+
+def _topic_of(authors: list[dict[str, Any]]) -> dict[str, Any]:
+    """A pile-on's topic: the one most of its complaints are about (the earliest such
+    complaint's on a tie), and its team."""
+    counts = Counter(a.get("topic") or OTHER for a in authors)
+    top = max(counts.values())
+    first = next(a for a in sorted(authors, key=lambda x: x["ts"]) if counts[a.get("topic") or OTHER] == top)
+    return {"topic": first.get("topic") or OTHER, "team": first.get("team")}
+
+
 def _pile_on_data(
     brand: str,
     key: str,
@@ -420,6 +442,7 @@ def _pile_on_data(
         "brand": brand,
         "addressed": any(a["addressed"] for a in authors),
         "matched": [],
+        **_topic_of(authors),
         "root_post": {
             "id": first["post_key"].split(":", 1)[-1],
             "platform": first["post_key"].split(":", 1)[0],

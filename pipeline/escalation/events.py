@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.classification.topics import OTHER
 from pipeline.classification.verdict import SEVERITY_LABELS
 from pipeline.escalation.policy import Action, Decision
 from pipeline.reach import CascadeState, Outlook
@@ -53,6 +54,9 @@ def event(
         "brand": decision.brand.brand,
         "addressed": decision.brand.addressed,
         "matched": list(decision.brand.via),
+        # The brand's watchlist topic of the complaint, and the team that owns it.
+        "topic": decision.brand.topic or OTHER,
+        "team": decision.brand.team,
         "root_post": _post(root),
         "complaint_post": {**_post(lead), "probability": round(state.complaint_probability or 0.0, 4)},
         "brand_response": _brand_response(state, decision.brand.brand),

@@ -123,7 +123,10 @@ class CascadeState:
         d = {f: getattr(self, f) for f in _SCALARS}
         d["root"] = {f: getattr(self.root, f) for f in _ROOT} if self.root else None
         d["lead"] = {f: getattr(self.lead, f) for f in _ROOT} if self.lead else None
-        d["brands"] = [{"brand": b.brand, "addressed": b.addressed, "via": list(b.via)} for b in self.brands]
+        d["brands"] = [
+            {"brand": b.brand, "addressed": b.addressed, "via": list(b.via), "topic": b.topic, "team": b.team}
+            for b in self.brands
+        ]
         d["escalated"] = dict(self.escalated)
         d["brand_answers"] = dict(self.brand_answers)
         if self._sketch is not None:
@@ -137,7 +140,7 @@ class CascadeState:
         root = d.pop("root")
         # States saved before conversations had a lead: the root was the evidence.
         lead = d.pop("lead", root if d.get("complaint_probability") is not None else None)
-        brands = [BrandMatch(b["brand"], b["addressed"], tuple(b["via"])) for b in d.pop("brands")]
+        brands = [BrandMatch.from_dict(b) for b in d.pop("brands")]
         d["escalated"] = dict(d.get("escalated") or {})
         d["brand_answers"] = dict(d.get("brand_answers") or {})
         if "customer_id" not in d and root:
@@ -260,10 +263,11 @@ class CascadeTracker:
 
         if is_root or state.customer_id is None:
             state.customer_id = m.author.id
-        for b in cm.brands:
-            _join_brand(state, b)
         p = cm.complaint_probability
-        if p is not None and (state.complaint_probability is None or p > state.complaint_probability):
+        new_lead = p is not None and (state.complaint_probability is None or p > state.complaint_probability)
+        for b in cm.brands:
+            _join_brand(state, b, lead=new_lead)
+        if new_lead:
             state.lead = post
             state.complaint_probability = p
             state.complaint_severity = cm.complaint_severity
@@ -389,13 +393,19 @@ def outlook(state: CascadeState, forecaster: Forecaster) -> Outlook | None:
     )
 
 
-def _join_brand(state: CascadeState, b: BrandMatch) -> None:
-    """Add a brand a customer post names; addressed once any post speaks to it."""
+def _join_brand(state: CascadeState, b: BrandMatch, lead: bool = False) -> None:
+    """Add a brand a customer post names; addressed once any post speaks to it. Its
+    topic is the lead post's (the complaint the conversation rests on), or else the
+    first one a post gave."""
     for i, have in enumerate(state.brands):
         if have.brand == b.brand:
-            if (b.addressed and not have.addressed) or not set(b.via) <= set(have.via):
-                via = have.via + tuple(v for v in b.via if v not in have.via)
-                state.brands[i] = BrandMatch(b.brand, have.addressed or b.addressed, via[:5])
+            via = have.via + tuple(v for v in b.via if v not in have.via)
+            topic, team = have.topic, have.team
+            if b.topic is not None and (lead or topic is None):
+                topic, team = b.topic, b.team
+            joined = BrandMatch(b.brand, have.addressed or b.addressed, via[:5], topic, team)
+            if joined != have:
+                state.brands[i] = joined
             return
     state.brands.append(b)
 

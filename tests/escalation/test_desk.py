@@ -280,3 +280,46 @@ def test_a_complaint_heard_again_changes_nothing() -> None:
     h = e["data"]["customer_history"]
     assert h["complaints"] == 1 and h["links"] == [first.complaint["url"]], h  # type: ignore[index]
     assert len(d.pile_ons["Acme"]["complaints"]) == 1
+
+
+def about(signal: BrandSignal, topic: str | None, team: str | None) -> BrandSignal:
+    assert signal.complaint is not None
+    signal.complaint.update(topic=topic, team=team)
+    return signal
+
+
+def test_a_pile_on_goes_to_the_team_of_the_topic_most_of_it_is_about() -> None:
+    d = desk()
+    topics = [("outage", "noc"), ("billing", "billing-desk"), ("billing", "billing-desk"), (None, None)]
+    got: list[dict[str, Any]] = []
+    for i, (author, (topic, team)) in enumerate(zip("abcd", topics, strict=True)):
+        got += d.handle(about(complaint(author, f"k{i}", minutes=i), topic, team), 0, at(i)).events
+    # Opened at 3 customers: billing twice, outage once.
+    (opened,) = got
+    assert (opened["data"]["topic"], opened["data"]["team"]) == ("billing", "billing-desk")
+    # Outage piles in; at 5 customers the upgrade stays on the desk it opened on.
+    for i, author in enumerate("efg", start=4):
+        got += d.handle(about(complaint(author, f"k{i}", minutes=i), "outage", "noc"), 0, at(i)).events
+    upgrade = got[-1]["data"]
+    assert upgrade["action"] == "upgrade" and (upgrade["topic"], upgrade["team"]) == ("billing", "billing-desk")
+
+
+def test_complaints_without_a_topic_make_an_other_pile_on() -> None:
+    d = desk()
+    got = [e for i, a in enumerate("abc") for e in d.handle(complaint(a, f"k{i}", minutes=i), 0, at(i)).events]
+    assert (got[0]["data"]["topic"], got[0]["data"]["team"]) == ("other", None)
+    assert_valid_escalation(got[0])
+
+
+def test_a_cascade_escalation_keeps_the_team_it_opened_with() -> None:
+    d = desk()
+    first = decision("info")
+    assert first.draft is not None
+    first.draft["data"].update(topic="billing", team="billing-desk")
+    (opened,) = d.handle(first, 0, at(0)).events
+    worse = decision("error")
+    assert worse.draft is not None
+    worse.draft["data"].update(topic="outage", team="noc")
+    (upgraded,) = d.handle(worse, 0, at(1)).events
+    assert upgraded["data"]["action"] == "upgrade"
+    assert (upgraded["data"]["topic"], upgraded["data"]["team"]) == ("billing", "billing-desk")
