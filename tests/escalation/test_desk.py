@@ -317,6 +317,7 @@ def test_a_cascade_escalation_keeps_the_team_it_opened_with() -> None:
     assert first.draft is not None
     first.draft["data"].update(topic="billing", team="billing-desk")
     (opened,) = d.handle(first, 0, at(0)).events
+    assert opened["data"]["team"] == "billing-desk"
     worse = decision("error")
     assert worse.draft is not None
     worse.draft["data"].update(topic="outage", team="noc")
