@@ -125,7 +125,7 @@ class Watchlist:
             team = e.get("team")
             if team is not None and (not isinstance(team, str) or not team.strip()):
                 raise WatchlistError(f"{source}: brand {e['name']!r}: team must be a non-empty string")
-            topics = _topics(e.get("topic", []), f"{source}: brand {e['name']!r}")
+            topics = parse_topics(e.get("topic", []), f"{source}: brand {e['name']!r}")
             brands.append(Brand(e["name"], **lists, policy=policy, topics=topics, team=team))
         return cls(brands)
 
@@ -174,7 +174,8 @@ class Watchlist:
         return tuple(BrandMatch(b, addressed, tuple(via)) for b, (addressed, via) in found.items())
 
 
-def _topics(value: object, where: str) -> tuple[Topic, ...]:
+def parse_topics(value: object, where: str) -> tuple[Topic, ...]:
+    """``[[brand.topic]]`` tables (or a topics file's ``[[topic]]``), checked."""
     if not isinstance(value, list):
         raise WatchlistError(f"{where}: topics are [[brand.topic]] tables")
     out: list[Topic] = []

@@ -430,6 +430,74 @@ def _stderr(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
+def cmd_model_topics(args: argparse.Namespace) -> int:
+    import csv
+    import time
+    import tomllib
+
+    from pipeline.brands import parse_topics
+    from pipeline.classification import topics as tp
+
+    s = Settings.from_env()
+    with open(args.data, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"text", "topic"} <= set(rows[0]):
+        raise ValueError(f"{args.data}: needs columns text and topic")
+    listed = parse_topics(tomllib.loads(args.topics.read_text()).get("topic", []), str(args.topics))
+    if not listed:
+        raise ValueError(f"{args.topics}: no [[topic]] tables")
+    names = {t.name for t in listed}
+    unknown = {r["topic"] for r in rows} - names - {tp.OTHER}
+    if unknown:
+        raise ValueError(f"{args.data}: topics not in {args.topics}: {sorted(unknown)}")
+    # PyTorch only once the inputs are known to be good: a typo costs no model load.
+    from pipeline.classification import ComplaintModel
+
+    model = ComplaintModel.load(s.model_dir, s.device, s.precision)
+    texts, truth = [r["text"] for r in rows], [r["topic"] for r in rows]
+    model.predict(texts[:16])  # warm-up: the first call pays for lazy initialisation
+    started = time.perf_counter()
+    verdicts = model.predict(texts, batch_size=s.batch_size)
+    inference = time.perf_counter() - started
+    index = tp.TopicIndex.build({"": listed}, lambda x: model.encoder.embed(x).cpu().numpy(), {}, min_similarity=-1.0)
+    started = time.perf_counter()
+    routed = [index.route("", v.embedding) for v in verdicts]
+    routing = time.perf_counter() - started
+    nearest, sims = [r.topic for r in routed], [r.similarity for r in routed]
+
+    def at(th: float, idx: range | list[int]) -> list[str]:
+        return [nearest[i] if sims[i] >= th else tp.OTHER for i in idx]
+
+    # Alternate rows: the file lists each topic's posts together, so each half holds half of each.
+    dev, test = list(range(0, len(rows), 2)), list(range(1, len(rows), 2))
+    grid = [round(0.05 * k, 2) for k in range(17)]
+    chosen = tp.choose_threshold([truth[i] for i in dev], [nearest[i] for i in dev], [sims[i] for i in dev], grid)
+    everything = range(len(rows))
+    shipped = at(s.topic_min_similarity, everything)
+    on_topics = [i for i in everything if truth[i] != tp.OTHER]
+    report = {
+        "posts": len(rows),
+        "topics": sorted(names),
+        "model_version": model.version,
+        "min_similarity": s.topic_min_similarity,
+        "accuracy": round(tp.accuracy(truth, shipped), 4),
+        "accuracy_test_half": round(tp.accuracy([truth[i] for i in test], at(s.topic_min_similarity, test)), 4),
+        "nearest_topic_accuracy_without_other": round(
+            tp.accuracy([truth[i] for i in on_topics], [nearest[i] for i in on_topics]), 4
+        ),
+        "threshold_chosen_on_dev_half": chosen,
+        "accuracy_test_half_at_chosen": round(tp.accuracy([truth[i] for i in test], at(chosen, test)), 4),
+        "per_topic": tp.per_topic(truth, shipped),
+        "cost": {
+            "inference_ms_per_post": round(1000 * inference / len(rows), 3),
+            "routing_ms_per_post": round(1000 * routing / len(rows), 4),
+            "routing_share_of_inference": round(routing / inference, 4),
+        },
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_model_predict(args: argparse.Namespace) -> int:
     import csv
 
@@ -728,6 +796,13 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--label-column", default="label")
     ev.add_argument("--cv", type=int, help="cross-validate with K folds instead of scoring the trained model")
     ev.set_defaults(func=cmd_model_evaluate)
+
+    tpc = msub.add_parser(
+        "topics", help="topic routing accuracy on labelled posts (CSV: text, topic) and its cost beside inference"
+    )
+    tpc.add_argument("--data", type=Path, required=True, help="e.g. models/topics/labelled.csv")
+    tpc.add_argument("--topics", type=Path, required=True, help="[[topic]] tables as in a watchlist's [[brand.topic]]")
+    tpc.set_defaults(func=cmd_model_topics)
 
     pr = msub.add_parser("predict", help="complaint probability and severity for texts (lines or a CSV)")
     pr.add_argument("file", nargs="?", default="-", help="a text file (one post per line), a .csv, or - for stdin")

@@ -84,6 +84,7 @@ FILE_COMMANDS = [
     ["produce", MISSING, "--bootstrap-servers", "127.0.0.1:9"],
     ["replay", MISSING, "--offline"],
     ["model", "predict", MISSING],
+    ["model", "topics", "--data", MISSING, "--topics", MISSING],
     ["model", "evaluate", "--data", MISSING],
     ["model", "train", "--data", MISSING, "--out", MISSING + "-out"],
     ["reach", "evaluate", "--events", MISSING],

@@ -99,3 +99,34 @@ class TopicIndex:
         if sim < self.min_similarity:
             return Routed(OTHER, default, sim)
         return Routed(topics.names[best], topics.teams[best], sim)
+
+
+def accuracy(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    return sum(t == p for t, p in zip(truth, predicted, strict=True)) / max(1, len(truth))
+
+
+def per_topic(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[str, float | int]]:
+    """Precision, recall and support per topic (``other`` included)."""
+    out: dict[str, dict[str, float | int]] = {}
+    for name in sorted(set(truth) | set(predicted)):
+        said = sum(p == name for p in predicted)
+        real = sum(t == name for t in truth)
+        hit = sum(t == p == name for t, p in zip(truth, predicted, strict=True))
+        out[name] = {
+            "precision": round(hit / said, 3) if said else 0.0,
+            "recall": round(hit / real, 3) if real else 0.0,
+            "support": real,
+        }
+    return out
+
+
+def choose_threshold(
+    truth: Sequence[str], nearest: Sequence[str], similarity: Sequence[float], grid: Sequence[float]
+) -> float:
+    """The ``min_similarity`` in ``grid`` with the best accuracy on these posts (the
+    lowest on a tie: fewer posts left to ``other``)."""
+
+    def acc(th: float) -> float:
+        return accuracy(truth, [n if s >= th else OTHER for n, s in zip(nearest, similarity, strict=True)])
+
+    return max(grid, key=lambda th: (acc(th), -th))
