@@ -237,7 +237,9 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
         return []
     named = {b.brand: b for b in state.brands}
     named.update({b.brand: b for b in cm.brands})
-    brands = [b for b in named.values() if p >= policy.of(b.brand).min_complaint_probability]
+    brands = [
+        b for b in named.values() if policy.of(b.brand).probability(p) >= policy.of(b.brand).min_complaint_probability
+    ]
     own = m.author.id == state.customer_id
     return [
         BrandSignal(
@@ -256,7 +258,7 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
                 "addressed": b.addressed,
                 "topic": b.topic,
                 "team": b.team,
-                "probability": round(p, 4),
+                "probability": round(policy.of(b.brand).probability(p), 4),
                 "root": m.is_root,
                 "own": own,
             },

@@ -164,6 +164,12 @@ class Settings:
         "to the top of its 80% interval (1): earlier warnings, more false alarms (docs/reach.md).",
         default=0.5,
     )
+    complaint_share: float = _doc(
+        "The share of complaints expected among the watched brands' posts, when it is not the training set's 36% "
+        "(0: unknown, no adjustment); the model's probability is adjusted for it. Per brand: complaint_share "
+        "in its [brand.policy] (docs/model.md).",
+        default=0.0,
+    )
     topic_min_similarity: float = _doc(
         "Cosine similarity a complaint needs to its nearest watchlist topic to be routed to that topic's team; "
         "below it the topic is 'other' (docs/topics.md).",
@@ -238,6 +244,8 @@ class Settings:
             problems.append("log_level must be debug, info, warning or error")
         if not 0.0 <= self.forecast_lean <= 1.0:
             problems.append("forecast_lean must be within 0..1")
+        if not 0.0 <= self.complaint_share < 1.0:
+            problems.append("complaint_share must be within 0..1 (0: unknown)")
         if not -1.0 <= self.topic_min_similarity <= 1.0:
             problems.append("topic_min_similarity must be within -1..1 (a cosine similarity)")
         if self.broker_wait_seconds <= 0:

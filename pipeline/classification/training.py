@@ -10,7 +10,6 @@ the complaints predicts severity. Needs scikit-learn (the ``train`` extra).
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import math
 import platform
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from pipeline.classification.calibration import ece
 from pipeline.classification.model import ComplaintModel, Encoder, pick_device
 from pipeline.classification.verdict import SEVERITY_LABELS
 
@@ -91,17 +91,6 @@ def load_csv(path: Path, text_column: str = "text", label_column: str = "label")
         domains=[r.get("domain") or "" for r in rows],
         severities=np.array(severities) if "severity" in rows[0] else None,
     )
-
-
-def ece(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of P(complaint), equal-width bins."""
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    total = 0.0
-    for lo, hi in itertools.pairwise(edges):
-        in_bin = (probs > lo) & (probs <= hi) if lo > 0 else (probs >= lo) & (probs <= hi)
-        if in_bin.any():
-            total += in_bin.mean() * abs(probs[in_bin].mean() - labels[in_bin].mean())
-    return float(total)
 
 
 def classification_report(probs: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def event(
     key = dedup_key(decision.brand.brand, state.key)
     hours = _hours_between(root.created_at, state.last_event_at or root.created_at)
     sev = state.complaint_severity
+    # The brand's: its policy's complaint share applied (docs/model.md).
+    p = decision.probability if decision.probability is not None else (state.complaint_probability or 0.0)
     data = {
         "schema_version": SCHEMA_VERSION,
         "kind": "cascade",
@@ -58,9 +60,9 @@ def event(
         "topic": decision.brand.topic or OTHER,
         "team": decision.brand.team,
         "root_post": _post(root),
-        "complaint_post": {**_post(lead), "probability": round(state.complaint_probability or 0.0, 4)},
+        "complaint_post": {**_post(lead), "probability": round(p, 4)},
         "brand_response": _brand_response(state, decision.brand.brand),
-        "complaint_probability": round(state.complaint_probability or 0.0, 4),
+        "complaint_probability": round(p, 4),
         "complaint_severity": ({"level": sev, "label": SEVERITY_LABELS[sev - 1]} if sev and 1 <= sev <= 4 else None),
         "reach": {
             "potential": state.potential_reach,

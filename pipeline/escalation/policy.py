@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pipeline.classification.calibration import prior_shift, trained_share
 from pipeline.reach import CascadeState, Outlook
 from pipeline.reach.forecast import lean
 from pipeline.records import BrandMatch
@@ -64,10 +65,17 @@ class Policy:
     # minimises percentage error, and over-forecasting costs more there), so on its own
     # it warns about almost no small cascade before it grows (docs/reach.md).
     forecast_lean: float = 0.5
+    # The brand's expected share of complaints among its classified posts (None:
+    # unknown), and the share the model was trained on: the probability is adjusted
+    # from the one to the other (pipeline/classification/calibration.py).
+    complaint_share: float | None = None
+    model_complaint_share: float | None = None
 
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
         return cls(
+            complaint_share=s.complaint_share if s.complaint_share > 0 else None,
+            model_complaint_share=trained_share(s.model_dir / "config.json"),
             min_complaint_probability=s.min_complaint_probability,
             reach_thresholds=(s.reach_info, s.reach_warning, s.reach_error, s.reach_critical),
             about_reach_factor=s.about_reach_factor,
@@ -101,6 +109,18 @@ class Policy:
     def forecast_levels(self) -> tuple[int, int, int, int]:
         return self.forecast_thresholds or self.reach_thresholds
 
+    def probability(self, p: float) -> float:
+        """The model's complaint probability for this brand's mix of posts."""
+        return prior_shift(p, self.model_complaint_share, self.complaint_share)
+
+    @property
+    def shifts(self) -> bool:
+        return (
+            self.complaint_share is not None
+            and self.model_complaint_share is not None
+            and self.complaint_share != self.model_complaint_share
+        )
+
 
 # Watchlist key -> Policy field.
 _POLICY_KEYS = {
@@ -121,6 +141,7 @@ _POLICY_KEYS = {
     "repeat_complainer_conversations": "repeat_complainer_cascades",
     "reminder_minutes": "reminder_seconds",
     "forecast_lean": "forecast_lean",
+    "complaint_share": "complaint_share",
 }
 
 
@@ -137,6 +158,10 @@ def _policy_value(key: str, value: Any) -> Any:
         if key == "pile_on_window_minutes" and value == 0:
             raise ValueError("expected a number of minutes > 0")
         return float(value) * 60
+    if key == "complaint_share":
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1):
+            raise ValueError("expected the share of the brand's posts that are complaints, within 0..1 (exclusive)")
+        return float(value)
     if key == "forecast_lean":
         if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1):
             raise ValueError("expected a number within 0..1 (0: the point forecast, 1: the top of its interval)")
@@ -194,6 +219,8 @@ class Decision:
     brand: BrandMatch
     severity: str
     reasons: tuple[str, ...]
+    # The complaint probability for this brand (its policy's prior shift applied).
+    probability: float | None = None
 
 
 def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | None = None) -> list[Decision]:
@@ -219,13 +246,14 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
        are complaints too, and one more when a complaint addressed to the brand blames
        it outright (severity 4).
     """
-    p = state.complaint_probability
+    model_p = state.complaint_probability
     root = state.evidence  # the conversation's strongest customer post: what is complained of
-    if root is None or p is None:
+    if root is None or model_p is None:
         return []
     decisions = []
     for match in state.brands:
         policy = policies.of(match.brand)
+        p = policy.probability(model_p)
         if p < policy.min_complaint_probability or (state.complaint_severity or 1) < policy.min_severity:
             continue
         vip = root.author_handle.lower() in policy.vip_handles
@@ -237,7 +265,13 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
         later = state.root is None or state.root.id != root.id
         reasons = [
             f"@{root.author_handle}'s {'later post in the conversation' if later else 'post'} is a complaint "
-            f"{how} {match.brand} (probability {p:.0%}; matched {', '.join(match.via)})."
+            f"{how} {match.brand} (probability {p:.0%}"
+            + (
+                f", for {match.brand}'s {policy.complaint_share:.0%} share of complaints; the model says {model_p:.0%}"
+                if policy.shifts
+                else ""
+            )
+            + f"; matched {', '.join(match.via)})."
         ]
         if not match.addressed and not vip:
             joined = state.complaining_responses
@@ -301,7 +335,7 @@ def decide(state: CascadeState, policies: Policies | Policy, outlook: Outlook | 
             answered = state.brand_answers.get(match.brand)
             if answered is not None:
                 reasons.append(f"{match.brand} answered {_answer_delay(answered, state.answered_after(match.brand))}.")
-            decisions.append(Decision(match, LEVELS[level], tuple(reasons)))
+            decisions.append(Decision(match, LEVELS[level], tuple(reasons), p))
     return decisions
 
 
@@ -319,7 +353,9 @@ def worth_deciding(state: CascadeState, policies: Policies | Policy) -> bool:
     p = state.complaint_probability
     if state.evidence is None or p is None:
         return False
-    return any(p >= policies.of(b.brand).min_complaint_probability for b in state.brands)
+    return any(
+        policies.of(b.brand).probability(p) >= policies.of(b.brand).min_complaint_probability for b in state.brands
+    )
 
 
 def _passed(value: int, thresholds: tuple[int, int, int, int], factor: float) -> int:

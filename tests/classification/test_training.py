@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from pipeline.classification import ComplaintModel
-from pipeline.classification.training import ece, evaluate, fit_temperature, load_csv, train
+from pipeline.classification.calibration import ece
+from pipeline.classification.training import evaluate, fit_temperature, load_csv, train
 
 
 def test_ece_of_perfect_and_overconfident_predictions() -> None:

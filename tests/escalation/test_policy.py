@@ -169,6 +169,8 @@ def test_other_brands_keep_the_default_policy() -> None:
         ({"pile_on_window_minutes": 0}, "policy pile_on_window_minutes: expected a number of minutes > 0"),
         ({"pile_on_authors": [3, 2, 12, 25]}, "policy pile_on_authors: thresholds must rise"),
         ({"forecast_lean": 1.5}, "policy forecast_lean: expected a number within 0..1"),
+        ({"complaint_share": 1}, "policy complaint_share: expected the share of the brand's posts"),
+        ({"complaint_share": True}, "policy complaint_share: expected the share of the brand's posts"),
     ],
 )
 def test_bad_policy_tables_are_clear_errors(table: dict[str, Any], message: str) -> None:
@@ -322,3 +324,28 @@ def test_supercritical_cascade_is_flagged() -> None:
     )
     assert data["data"]["forecast"]["supercritical"] is ahead.supercritical
     assert (data["data"]["forecast"]["seismic_final_reposts"] is None) is ahead.supercritical
+
+
+def test_a_brand_that_is_mostly_complaints_escalates_what_the_model_doubts() -> None:
+    # 0.5 at the training set's 36% is about 0.88 where 80% of posts are complaints.
+    _, s = cascade(5_000, probability=0.5)
+    trained = Policy(model_complaint_share=0.36)
+    assert decide(s, trained) == []
+    (d,) = decide(s, Policies.build(trained, {"Acme": {"complaint_share": 0.8}}))
+    assert d.probability == pytest.approx(0.877, abs=0.001)
+    assert "probability 88%, for Acme's 80% share of complaints; the model says 50%" in d.reasons[0]
+    ev = event(s, d, "open", now=datetime(2026, 11, 22, 15, tzinfo=UTC), source="urn:t")
+    assert ev["data"]["complaint_probability"] == pytest.approx(0.877, abs=0.001)
+    assert_valid_escalation(ev)
+
+
+def test_a_brand_that_is_rarely_complained_to_needs_more_evidence() -> None:
+    _, s = cascade(5_000, probability=0.7)
+    assert decide(s, Policy(model_complaint_share=0.36))
+    assert decide(s, Policy(model_complaint_share=0.36, complaint_share=0.1)) == []
+
+
+def test_without_the_models_share_nothing_is_adjusted() -> None:
+    _, s = cascade(5_000, probability=0.5)
+    assert decide(s, Policy(complaint_share=0.8)) == []
+    assert Policy.from_settings(Settings()).model_complaint_share == pytest.approx(987 / 2750, abs=1e-4)
