@@ -138,6 +138,7 @@ def run_topics(tmp_path: Path, rows: list[tuple[str, str]]) -> subprocess.Comple
     )
 
 
+@pytest.mark.model
 def test_the_topics_command_scores_labelled_posts_with_the_shipped_model(tmp_path: Path) -> None:
     rows = [
         ("@Shop you charged me twice for one order, refund it", "billing"),

@@ -152,6 +152,22 @@ def test_evaluation_on_small_bursty_cascades_holds_every_predictor_to_them() -> 
     assert all(np.isfinite(r["size"][n]["median_ape"]) for n in ("no_growth", "log_linear", "flashpoint"))
 
 
+@pytest.mark.training  # four fits of the forecast
+def test_repeated_splits_judge_each_cascade_once_per_split_and_pool_them() -> None:
+    cascades = synthetic(4)
+    once = evaluate(cascades, 1800.0, cv=2)
+    again = evaluate(cascades, 1800.0, cv=2, seed=1)
+    pooled = evaluate(cascades, 1800.0, cv=2, repeats=2)
+    assert pooled["cascades"] == once["cascades"] == 4
+    assert "2 2-fold splits by cascade (seeds 0..1), pooled" in pooled["protocol"]
+    # The pooled mean is the mean of the two splits' means (same number judged in each).
+    for name in ("flashpoint", "seismic"):
+        want = (once["size"][name]["mean_ape"] + again["size"][name]["mean_ape"]) / 2
+        assert pooled["size"][name]["mean_ape"] == pytest.approx(want, abs=2e-4)
+    with pytest.raises(ValueError, match="more than one needs cv >= 2"):
+        evaluate(cascades, 1800.0, Forecaster.load(Settings().reach_model), repeats=2)
+
+
 def test_evaluate_needs_a_model_or_cv() -> None:
     with pytest.raises(ValueError, match="cv >= 2"):
         evaluate(synthetic(2), 600.0)
