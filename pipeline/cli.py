@@ -401,24 +401,36 @@ def cmd_model_evaluate(args: argparse.Namespace) -> int:
     from pipeline.classification.training import cross_validate_csv, evaluate, load_csv
 
     s = Settings.from_env()
+    if args.by and not args.cv:
+        raise ValueError("--by domain is a cross-validation: give --cv K too (the stratified figure beside it)")
     if args.cv and args.method == "frozen":
-        report = cross_validate_csv(args.data, args.cv, s.device, args.text_column, args.label_column)
+
+        def frozen(by: str | None) -> dict[str, Any]:
+            return cross_validate_csv(args.data, args.cv, s.device, args.text_column, args.label_column, by=by)
+
+        report = frozen(None) if not args.by else {"by_domain": frozen(args.by), "stratified": frozen(None)}
     elif args.cv:
         from pipeline.classification import finetune
 
         data = load_csv(args.data, args.text_column, args.label_column)
         aux = finetune.auxiliary_labels(args.data)
-        report = finetune.cross_validate(
-            data,
-            aux,
-            args.cv,
-            _finetune_config(args),
-            s.device,
-            log=_stderr,
-            keep_folds=args.keep_folds,
-            teacher_dir=_teacher_dir(args),
-        )
-        report.pop("out_of_fold_logits")
+
+        def tuned(by: str | None) -> dict[str, Any]:
+            out = finetune.cross_validate(
+                data,
+                aux,
+                args.cv,
+                _finetune_config(args),
+                s.device,
+                log=_stderr,
+                keep_folds=args.keep_folds,
+                teacher_dir=_teacher_dir(args),
+                by=by,
+            )
+            out.pop("out_of_fold_logits")
+            return out
+
+        report = tuned(None) if not args.by else {"by_domain": tuned(args.by), "stratified": tuned(None)}
     else:
         data = load_csv(args.data, args.text_column, args.label_column)  # a bad file fails before the load
         report = evaluate(ComplaintModel.load(s.model_dir, s.device, s.precision), data)
@@ -795,6 +807,11 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--text-column", default="text")
     ev.add_argument("--label-column", default="label")
     ev.add_argument("--cv", type=int, help="cross-validate with K folds instead of scoring the trained model")
+    ev.add_argument(
+        "--by",
+        choices=("domain",),
+        help="also leave one brand domain out at a time (train on the others, judge it), beside the K folds",
+    )
     ev.set_defaults(func=cmd_model_evaluate)
 
     tpc = msub.add_parser(

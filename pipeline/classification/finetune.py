@@ -319,8 +319,10 @@ def cross_validate(
     only_folds: int | None = None,
     keep_folds: Path | None = None,
     teacher_dir: Path | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
-    """Stratified k-fold, same folds (seed 13) as the frozen-encoder baseline.
+    """Stratified k-fold, same folds (seed 13) as the frozen-encoder baseline; or,
+    ``by="domain"``, leave-one-domain-out (:func:`pipeline.classification.training.splits`).
     ``keep_folds`` saves each fold's model, test rows and scores, so other inference
     variants (precision, length) can be scored later on the same held-out folds without
     retraining, and a run cut short resumes where it stopped (each fold distilled from
@@ -329,10 +331,15 @@ def cross_validate(
     import statistics
 
     from sklearn.metrics import f1_score
-    from sklearn.model_selection import StratifiedKFold
 
     from pipeline.classification.calibration import at_shares, ece
-    from pipeline.classification.training import BRAND_DOMAINS, classification_report, fit_temperature
+    from pipeline.classification.training import (
+        BRAND_DOMAINS,
+        by_domain_summary,
+        classification_report,
+        fit_temperature,
+        splits,
+    )
 
     y = data.labels
     brand = np.array([d in BRAND_DOMAINS for d in data.domains])
@@ -340,15 +347,18 @@ def cross_validate(
     sev_pred = np.zeros(len(y), dtype=int)
     f1_all, f1_brand, sev_f1 = [], [], []
     f1_at: dict[str, list[float]] = {p: [] for p in DEPLOYED_PRECISIONS}
-    splits = list(StratifiedKFold(folds, shuffle=True, random_state=13).split(np.zeros(len(y)), y))
+    folds_run = splits(data, folds, 13, by)[:only_folds]
+    names = [name for name, _, _ in folds_run]
+    folds = len(splits(data, folds, 13, by)) if by else folds
     seen = np.zeros(len(y), dtype=bool)
-    for k, (tr, te) in enumerate(splits[:only_folds]):
+    for k, (name, tr, te) in enumerate(folds_run):
         t0 = time.perf_counter()
         seen[te] = True
-        done = keep_folds / f"fold{k}.json" if keep_folds is not None else None
+        stem = f"fold{k}" if by is None else f"{by}-{name}"
+        done = keep_folds / f"{stem}.json" if keep_folds is not None else None
         if done is not None and done.exists():
             saved = json.loads(done.read_text())
-            if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir):
+            if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir, by):
                 raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
             c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(-1, 4)
             for precision, f1 in saved["macro_f1_by_precision"].items():
@@ -366,10 +376,10 @@ def cross_validate(
                 f1_at[precision].append(f1)
             if keep_folds is not None and done is not None:
                 keep_folds.mkdir(parents=True, exist_ok=True)
-                torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"fold{k}.pt")
+                torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"{stem}.pt")
                 fold = {
                     "test": te.tolist(),
-                    "config": _fold_identity(cfg, teacher_dir),
+                    "config": _fold_identity(cfg, teacher_dir, by),
                     "complaint_logits": c.tolist(),
                     "severity_logits": s.ravel().tolist(),
                     "macro_f1_by_precision": at,
@@ -382,9 +392,10 @@ def cross_validate(
         f1_brand.append(f1_score(y[bte], (oof[bte] >= 0).astype(int), average="macro"))
         if data.severities is not None:
             cte = te[(y[te] == 1) & (data.severities[te] > 0)]
-            sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
+            if len(cte):
+                sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
         log(
-            f"fold {k + 1}/{folds}: macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} "
+            f"fold {k + 1}/{folds} ({name}): macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} "
             + " ".join(f"{p} {f[-1]:.4f}" for p, f in f1_at.items())
             + f" ({time.perf_counter() - t0:.0f}s)"
         )
@@ -414,12 +425,17 @@ def cross_validate(
         "out_of_fold_logits": [round(float(v), 4) if seen[i] else None for i, v in enumerate(oof)],
         "severity_macro_f1_mean": round(statistics.mean(sev_f1), 4) if sev_f1 else None,
         "severity_macro_f1_std": round(statistics.stdev(sev_f1), 4) if len(sev_f1) > 1 else None,
+        "by": by,
+        **(by_domain_summary(names, f1_all) if by == "domain" else {}),
     }
 
 
-def _fold_identity(cfg: FinetuneConfig, teacher_dir: Path | None) -> dict[str, Any]:
+def _fold_identity(cfg: FinetuneConfig, teacher_dir: Path | None, by: str | None = None) -> dict[str, Any]:
     # What a saved fold was trained with: a resumed run must not mix recipes.
-    return {**cfg.__dict__, "teacher": teacher_dir.name if teacher_dir is not None else None}
+    identity = {**cfg.__dict__, "teacher": teacher_dir.name if teacher_dir is not None else None}
+    if by is not None:
+        identity["by"] = by
+    return identity
 
 
 def train(

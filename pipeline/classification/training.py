@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from pipeline.classification.calibration import ece
+from pipeline.classification.calibration import at_shares, ece
 from pipeline.classification.model import ComplaintModel, Encoder, pick_device
 from pipeline.classification.verdict import SEVERITY_LABELS
 
@@ -147,17 +147,55 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
-def cross_validate(x: np.ndarray, data: Dataset, folds: int = 10, seed: int = 13) -> dict[str, Any]:
-    """Stratified k-fold: per-fold macro-F1 on all rows and on the brand domains alone,
-    plus the out-of-fold logits (for calibration) and severity macro-F1 on complaints."""
-    from sklearn.metrics import f1_score
+def splits(
+    data: Dataset, folds: int, seed: int = 13, by: str | None = None
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, training rows, judged rows) per fold. Stratified k-fold; or, ``by="domain"``,
+    one fold per brand domain: trained on every other row (the control groups of random
+    tweets included), judged on that domain's alone, so each judged domain is one no
+    part of the model saw (leave-one-domain-out)."""
     from sklearn.model_selection import StratifiedKFold
+
+    y = data.labels
+    if by is None:
+        cv = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+        return [(f"fold {k + 1}", tr, te) for k, (tr, te) in enumerate(cv)]
+    if by != "domain":
+        raise ValueError(f"--by {by!r}: only 'domain' is known")
+    domains = np.array(data.domains)
+    present = sorted(set(data.domains) & BRAND_DOMAINS)
+    if len(present) < 2:
+        raise ValueError("--by domain needs a 'domain' column with at least two brand domains")
+    return [(d, np.flatnonzero(domains != d), np.flatnonzero(domains == d)) for d in present]
+
+
+def by_domain_summary(names: list[str], f1: list[float]) -> dict[str, Any]:
+    """The leave-one-domain-out table: macro-F1 per judged domain, its mean and worst."""
+    worst = int(np.argmin(f1))
+    return {
+        "per_domain_macro_f1": {n: round(v, 4) for n, v in zip(names, f1, strict=True)},
+        "domain_macro_f1_mean": round(statistics.mean(f1), 4),
+        "worst_domain": names[worst],
+        "worst_domain_macro_f1": round(f1[worst], 4),
+    }
+
+
+def cross_validate(
+    x: np.ndarray, data: Dataset, folds: int = 10, seed: int = 13, by: str | None = None
+) -> dict[str, Any]:
+    """Stratified k-fold (or leave-one-domain-out, ``by="domain"``: :func:`splits`):
+    per-fold macro-F1 on all rows and on the brand domains alone, plus the out-of-fold
+    logits (for calibration) and severity macro-F1 on complaints."""
+    from sklearn.metrics import f1_score
 
     y = data.labels
     brand = np.array([d in BRAND_DOMAINS for d in data.domains])
     oof = np.zeros(len(y))
-    f1_all, f1_brand, sev_f1, chosen = [], [], [], []
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    seen = np.zeros(len(y), dtype=bool)
+    f1_all, f1_brand, sev_f1, chosen, names = [], [], [], [], []
+    for name, tr, te in splits(data, folds, seed, by):
+        names.append(name)
+        seen[te] = True
         c = _choose_c(x[tr], y[tr], seed)
         chosen.append(c)
         clf = _fit_lr(x[tr], y[tr], c)
@@ -170,12 +208,15 @@ def cross_validate(x: np.ndarray, data: Dataset, folds: int = 10, seed: int = 13
         if data.severities is not None:
             sv = data.severities
             ctr, cte = tr[(y[tr] == 1) & (sv[tr] > 0)], te[(y[te] == 1) & (sv[te] > 0)]
-            sev = _fit_lr(x[ctr], data.severities[ctr], 1.0)
-            sev_f1.append(f1_score(data.severities[cte], sev.predict(x[cte]), average="macro"))
+            if len(cte):
+                sev = _fit_lr(x[ctr], data.severities[ctr], 1.0)
+                sev_f1.append(f1_score(data.severities[cte], sev.predict(x[cte]), average="macro"))
+    oof, y = oof[seen], y[seen]
     t = fit_temperature(oof, y)
     calibrated = 1.0 / (1.0 + np.exp(-oof / t))
     result: dict[str, Any] = {
-        "folds": folds,
+        "folds": len(names),
+        "by": by,
         "seed": seed,
         "macro_f1_mean": round(statistics.mean(f1_all), 4),
         "macro_f1_std": round(statistics.stdev(f1_all), 4),
@@ -186,7 +227,10 @@ def cross_validate(x: np.ndarray, data: Dataset, folds: int = 10, seed: int = 13
         "ece_uncalibrated": round(ece(1.0 / (1.0 + np.exp(-oof)), y), 4),
         "ece_calibrated": round(ece(calibrated, y), 4),
         "out_of_fold": classification_report(calibrated, y),
+        "at_complaint_shares": at_shares(calibrated, y),
     }
+    if by == "domain":
+        result.update(by_domain_summary(names, f1_all))
     if sev_f1:
         result["severity_macro_f1_mean"] = round(statistics.mean(sev_f1), 4)
         result["severity_macro_f1_std"] = round(statistics.stdev(sev_f1), 4)
@@ -255,12 +299,17 @@ def evaluate(model: ComplaintModel, data: Dataset) -> dict[str, Any]:
 
 
 def cross_validate_csv(
-    data_csv: Path, folds: int, device: str = "auto", text_column: str = "text", label_column: str = "label"
+    data_csv: Path,
+    folds: int,
+    device: str = "auto",
+    text_column: str = "text",
+    label_column: str = "label",
+    by: str | None = None,
 ) -> dict[str, Any]:
     data = load_csv(data_csv, text_column, label_column)
     encoder = Encoder(pick_device(device))
     x = encoder.embed(data.texts).float().cpu().numpy()
-    return cross_validate(x, data, folds=folds)
+    return cross_validate(x, data, folds=folds, by=by)
 
 
 def _precision_rows(cv: dict[str, Any]) -> str:

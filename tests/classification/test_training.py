@@ -10,7 +10,16 @@ import pytest
 
 from pipeline.classification import ComplaintModel
 from pipeline.classification.calibration import ece
-from pipeline.classification.training import evaluate, fit_temperature, load_csv, train
+from pipeline.classification.training import (
+    Dataset,
+    by_domain_summary,
+    cross_validate,
+    evaluate,
+    fit_temperature,
+    load_csv,
+    splits,
+    train,
+)
 
 
 def test_ece_of_perfect_and_overconfident_predictions() -> None:
@@ -102,3 +111,52 @@ def test_evaluate_reports_severity_macro_f1_when_the_csv_has_severities(tmp_path
     assert 0.0 <= report["severity_macro_f1"] <= 1.0
     no_severity = _csv(tmp_path, "text,label\nlovely day,0\n@AcmeCustServ broken again,1\n")
     assert "severity_macro_f1" not in evaluate(model, load_csv(no_severity))
+
+
+def _dataset(domains: list[str]) -> Dataset:
+    labels = np.array([i % 2 for i in range(len(domains))])
+    return Dataset([f"post {i}" for i in range(len(domains))], labels, domains, None)
+
+
+def test_leave_one_domain_out_judges_each_brand_domain_on_its_own() -> None:
+    domains = ["cars"] * 6 + ["food"] * 6 + ["software"] * 6 + ["random_tweet"] * 6
+    folds = splits(_dataset(domains), 10, by="domain")
+    assert [name for name, _, _ in folds] == ["cars", "food", "software"], "control groups are never judged"
+    for name, tr, te in folds:
+        assert {domains[i] for i in te} == {name}
+        assert name not in {domains[i] for i in tr}
+        assert set(tr) | set(te) == set(range(len(domains))), "every other row trains, random tweets too"
+
+
+def test_stratified_folds_are_the_default_and_unknown_groupings_are_refused() -> None:
+    data = _dataset(["cars"] * 20)
+    folds = splits(data, 5)
+    assert [n for n, _, _ in folds] == [f"fold {k}" for k in range(1, 6)]
+    assert sorted(i for _, _, te in folds for i in te) == list(range(20))
+    with pytest.raises(ValueError, match="only 'domain'"):
+        splits(data, 5, by="brand")
+    with pytest.raises(ValueError, match="at least two brand domains"):
+        splits(data, 5, by="domain")
+
+
+def test_the_domain_table_has_its_mean_and_worst() -> None:
+    got = by_domain_summary(["cars", "food"], [0.8, 0.7])
+    assert got == {
+        "per_domain_macro_f1": {"cars": 0.8, "food": 0.7},
+        "domain_macro_f1_mean": 0.75,
+        "worst_domain": "food",
+        "worst_domain_macro_f1": 0.7,
+    }
+
+
+def test_frozen_cross_validation_by_domain_reports_the_table(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    domains = ["cars"] * 40 + ["food"] * 40 + ["random_tweet"] * 20
+    data = _dataset(domains)
+    x = rng.normal(size=(100, 8)) + data.labels[:, None] * 1.5  # separable enough
+    result = cross_validate(x, data, by="domain")
+    assert result["by"] == "domain" and result["folds"] == 2
+    assert set(result["per_domain_macro_f1"]) == {"cars", "food"}
+    assert result["worst_domain"] in {"cars", "food"} and 0.5 < result["domain_macro_f1_mean"] <= 1.0
+    assert result["out_of_fold"]["n"] == 80, "only the judged domains' rows"
+    assert [r["share"] for r in result["at_complaint_shares"]] == [0.2, 0.36, 0.8]
