@@ -67,7 +67,7 @@ def _load(s: Settings) -> tuple[Any, Any, Any]:
     model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     topics = TopicIndex.build(
         watchlist.topics(),
-        lambda texts: model.encoder.embed(texts).cpu().numpy(),
+        lambda texts: model.encoder.routing(texts).cpu().numpy(),
         watchlist.teams(),
         s.topic_min_similarity,
     )

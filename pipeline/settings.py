@@ -172,8 +172,8 @@ class Settings:
     )
     topic_min_similarity: float = _doc(
         "Cosine similarity a complaint needs to its nearest watchlist topic to be routed to that topic's team; "
-        "below it the topic is 'other' (docs/topics.md).",
-        default=0.3,
+        "below it the topic is 'other', owned by the brand's own team (docs/topics.md).",
+        default=0.25,
     )
     cascade_ttl_seconds: float = _doc(
         "Forget a cascade (and its participants and posts) after this long without an event.", default=172_800.0

@@ -78,13 +78,14 @@ def at_shares(
     size: int = 2000,
     repeats: int = 20,
     seed: int = 0,
+    trained_share: float | None = None,
 ) -> list[dict[str, Any]]:
     """ECE of held-out probabilities on populations resampled (with replacement) to
     each share of complaints, as the model says and adjusted for the share (prior
-    shift from the training share, taken as the share of ``labels``). Mean over
+    shift from ``trained_share``, by default the share of ``labels``). Mean over
     ``repeats`` resamples of ``size`` posts; also the macro-F1 at 0.5 each way."""
     probs, labels = np.asarray(probs, dtype=float), np.asarray(labels, dtype=int)
-    trained = float(labels.mean())
+    trained = float(labels.mean()) if trained_share is None else trained_share
     pos, neg = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
     rng = np.random.default_rng(seed)
     out = []

@@ -371,7 +371,9 @@ def cross_validate(
             model, encoder = train_fold(data, aux, tr, cfg, device, log, transfer=transfer)
             test_texts = [data.texts[i] for i in te]
             c, s = predict_logits(model, encoder, test_texts)
-            at = score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te])
+            # Precisions on the stratified folds only: int8 on a CPU without int8 dot
+            # products takes longer than the fold's training.
+            at = score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te]) if by is None else {}
             for precision, f1 in at.items():
                 f1_at[precision].append(f1)
             if keep_folds is not None and done is not None:
@@ -396,7 +398,7 @@ def cross_validate(
                 sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
         log(
             f"fold {k + 1}/{folds} ({name}): macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} "
-            + " ".join(f"{p} {f[-1]:.4f}" for p, f in f1_at.items())
+            + " ".join(f"{p} {f[-1]:.4f}" for p, f in f1_at.items() if f)
             + f" ({time.perf_counter() - t0:.0f}s)"
         )
     oof_seen, y_seen = oof[seen], y[seen]
@@ -414,13 +416,13 @@ def cross_validate(
         "brand_domains_macro_f1_mean": round(statistics.mean(f1_brand), 4),
         "brand_domains_macro_f1_std": round(statistics.stdev(f1_brand), 4) if folds > 1 else None,
         "per_fold_macro_f1": [round(f, 4) for f in f1_all],
-        "macro_f1_by_precision": {p: round(statistics.mean(f), 4) for p, f in f1_at.items()},
+        "macro_f1_by_precision": {p: round(statistics.mean(f), 4) for p, f in f1_at.items() if f},
         "temperature": round(t, 4),
         "ece_uncalibrated": round(ece(1.0 / (1.0 + np.exp(-oof_seen)), y_seen), 4),
         "ece_calibrated": round(ece(calibrated, y_seen), 4),
         # Another brand's mix: ECE and macro-F1 on resamples at 20%, 36% and 80%
         # complaints, as is and with the prior shift for the share (calibration.py).
-        "at_complaint_shares": at_shares(calibrated, y_seen),
+        "at_complaint_shares": at_shares(calibrated, y_seen, trained_share=float(y.mean())),
         "out_of_fold": classification_report(calibrated, y_seen),
         "out_of_fold_logits": [round(float(v), 4) if seen[i] else None for i, v in enumerate(oof)],
         "severity_macro_f1_mean": round(statistics.mean(sev_f1), 4) if sev_f1 else None,

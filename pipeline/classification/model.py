@@ -109,6 +109,29 @@ class Encoder:
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
         return mean_pool(out.last_hidden_state.float(), batch["attention_mask"])
 
+    def forward_routed(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sentence embedding (what the heads read) and the routing embedding (what
+        topics are matched on, pipeline/classification/topics.py), from one pass.
+
+        The routing embedding adds the mean of the input token embeddings (layer 0) to
+        the sentence embedding: fine-tuning bends the output towards complaint-or-not
+        and away from what a post is about, and layer 0 is the words themselves. On the
+        labelled topic sample that took routing from 56% to 64% on its held-out half
+        (docs/topics.md)."""
+        mask = batch["attention_mask"]
+        out = self.model(input_ids=batch["input_ids"], attention_mask=mask, output_hidden_states=True)
+        sentence = mean_pool(out.last_hidden_state.float(), mask)
+        words = mean_pool(out.hidden_states[0].float(), mask)
+        return sentence, torch.nn.functional.normalize(sentence + words, p=2, dim=1)
+
+    @torch.inference_mode()
+    def routing(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """Routing embeddings (:meth:`forward_routed`) of ``texts``: the topics' examples."""
+        parts = [
+            self.forward_routed(self.preprocess(texts[i : i + batch_size]))[1] for i in range(0, len(texts), batch_size)
+        ]
+        return torch.cat(parts) if parts else torch.empty(0, self.dim)
+
     @torch.inference_mode()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         parts = [self.forward(self.preprocess(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
@@ -157,10 +180,10 @@ class ComplaintModel:
         return self.encoder.preprocess(texts)
 
     def forward(self, batch: BatchEncoding) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        emb = self.encoder.forward(batch)
+        emb, routed = self.encoder.forward_routed(batch)
         complaint_logit = (emb @ self._cw.T + self._cb).squeeze(-1) / self.temperature
         severity_logits = emb @ self._sw.T + self._sb
-        return complaint_logit, severity_logits, emb
+        return complaint_logit, severity_logits, routed
 
     def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> list[Verdict]:
         complaint_logit, severity_logits, emb = outputs

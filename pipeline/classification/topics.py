@@ -123,10 +123,11 @@ def per_topic(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, dict[
 def choose_threshold(
     truth: Sequence[str], nearest: Sequence[str], similarity: Sequence[float], grid: Sequence[float]
 ) -> float:
-    """The ``min_similarity`` in ``grid`` with the best accuracy on these posts (the
-    lowest on a tie: fewer posts left to ``other``)."""
+    """The ``min_similarity`` in ``grid`` with the best accuracy on these posts; the
+    highest of equally good ones, since ``other`` goes to the brand's own team and an
+    unsure post costs less there than on a wrong desk."""
 
     def acc(th: float) -> float:
         return accuracy(truth, [n if s >= th else OTHER for n, s in zip(nearest, similarity, strict=True)])
 
-    return max(grid, key=lambda th: (acc(th), -th))
+    return max(grid, key=lambda th: (acc(th), th))

@@ -15,6 +15,6 @@ class Verdict:
     complaint_probability: float
     # 1..4 on the severity scale (see SEVERITY_LABELS); meaningful for complaints.
     severity: int
-    # The encoder's unit embedding of the post: topic routing reads it
+    # The encoder's unit routing embedding of the post: topic routing reads it
     # (pipeline/classification/topics.py). Not compared: two verdicts are equal on what they say.
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)

@@ -101,16 +101,17 @@ def test_accuracy_per_topic_and_the_threshold_chosen() -> None:
     nearest = ["billing", "outage", "outage", "billing"]
     sims = [0.9, 0.2, 0.6, 0.3]
     assert accuracy(truth, nearest) == 0.5
-    # 0.35 leaves the weak billing guess (0.3) to other and keeps the rest: 3 of 4.
-    # (0.25 would be lower on the tie-break but scores 2 of 4.)
+    # 0.35 leaves the weak billing guess (0.3) to other and keeps the rest: 3 of 4;
+    # 0.25 keeps that guess (2 of 4) and 0.7 sends the good outage one away (2 of 4).
     assert choose_threshold(truth, nearest, sims, [0.0, 0.25, 0.35, 0.7]) == 0.35
     table = per_topic(truth, ["billing", "other", "outage", "other"])
     assert table["billing"] == {"precision": 1.0, "recall": 0.5, "support": 2}
     assert table["other"] == {"precision": 0.5, "recall": 1.0, "support": 1}
 
 
-def test_the_lowest_of_equally_good_thresholds_is_chosen() -> None:
-    assert choose_threshold(["a"], ["a"], [0.9], [0.0, 0.5, 0.8]) == 0.0
+def test_the_highest_of_equally_good_thresholds_is_chosen() -> None:
+    # Unsure posts go to the brand's own team rather than, perhaps, a wrong desk.
+    assert choose_threshold(["a"], ["a"], [0.9], [0.0, 0.5, 0.8, 0.95]) == 0.8
 
 
 TOPICS_TOML = """
