@@ -25,6 +25,8 @@ def format_escalation(event: dict[str, Any]) -> str:
     root = d["root_post"]
     reach = d["reach"]
     head = f"[{_MARK.get(d['severity'], d['severity']).ljust(8)}] {d['action'].upper():7} " + _who(d)
+    if d.get("topic"):
+        head += f"  [{d['topic']}" + (f" -> {d['team']}]" if d.get("team") else "]")
     text = textwrap.shorten(root["text"] or "(no text)", 110, placeholder="...")
     figures = (
         f"reach {reach['potential']:,} | {d['participants']:,} participants | "

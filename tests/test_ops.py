@@ -80,3 +80,8 @@ def test_tail_filters_by_team_and_shows_the_topic_and_team() -> None:
         routed("billing-desk")
     )
     assert "[other]" in format_line(routed(None, topic="other"))
+
+
+def test_the_paragraph_view_heads_with_the_topic_and_team() -> None:
+    assert format_escalation(routed("billing-desk")).splitlines()[0].endswith("[billing -> billing-desk]")
+    assert format_escalation(routed(None, topic="other")).splitlines()[0].endswith("[other]")
