@@ -485,15 +485,15 @@ def cmd_model_topics(args: argparse.Namespace) -> int:
     grid = [round(0.05 * k, 2) for k in range(17)]
     chosen = tp.choose_threshold([truth[i] for i in dev], [nearest[i] for i in dev], [sims[i] for i in dev], grid)
     everything = range(len(rows))
-    shipped = at(s.topic_min_similarity, everything)
+    shipped = at(s.routing_min_similarity, everything)
     on_topics = [i for i in everything if truth[i] != tp.OTHER]
     report = {
         "posts": len(rows),
         "topics": sorted(names),
         "model_version": model.version,
-        "min_similarity": s.topic_min_similarity,
+        "min_similarity": s.routing_min_similarity,
         "accuracy": round(tp.accuracy(truth, shipped), 4),
-        "accuracy_test_half": round(tp.accuracy([truth[i] for i in test], at(s.topic_min_similarity, test)), 4),
+        "accuracy_test_half": round(tp.accuracy([truth[i] for i in test], at(s.routing_min_similarity, test)), 4),
         "nearest_topic_accuracy_without_other": round(
             tp.accuracy([truth[i] for i in on_topics], [nearest[i] for i in on_topics]), 4
         ),

@@ -69,7 +69,7 @@ def _load(s: Settings) -> tuple[Any, Any, Any]:
         watchlist.topics(),
         lambda texts: model.encoder.routing(texts).cpu().numpy(),
         watchlist.teams(),
-        s.topic_min_similarity,
+        s.routing_min_similarity,
     )
     return watchlist, model, topics
 

@@ -170,7 +170,7 @@ class Settings:
         "in its [brand.policy] (docs/model.md).",
         default=0.0,
     )
-    topic_min_similarity: float = _doc(
+    routing_min_similarity: float = _doc(
         "Cosine similarity a complaint needs to its nearest watchlist topic to be routed to that topic's team; "
         "below it the topic is 'other', owned by the brand's own team (docs/topics.md).",
         default=0.25,
@@ -246,8 +246,8 @@ class Settings:
             problems.append("forecast_lean must be within 0..1")
         if not 0.0 <= self.complaint_share < 1.0:
             problems.append("complaint_share must be within 0..1 (0: unknown)")
-        if not -1.0 <= self.topic_min_similarity <= 1.0:
-            problems.append("topic_min_similarity must be within -1..1 (a cosine similarity)")
+        if not -1.0 <= self.routing_min_similarity <= 1.0:
+            problems.append("routing_min_similarity must be within -1..1 (a cosine similarity)")
         if self.broker_wait_seconds <= 0:
             problems.append("broker_wait_seconds must be > 0")
         if self.lag_interval_seconds <= 0:

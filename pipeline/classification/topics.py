@@ -66,7 +66,7 @@ class TopicIndex:
     ) -> TopicIndex:
         """``topics``: brand -> its topics; ``embed``: texts -> unit embedding rows (the
         complaint model's encoder). Every example is embedded in one call.
-        ``min_similarity``: FLASHPOINT_TOPIC_MIN_SIMILARITY (docs/topics.md)."""
+        ``min_similarity``: FLASHPOINT_ROUTING_MIN_SIMILARITY (docs/topics.md)."""
         listed = [(brand, t) for brand, ts in topics.items() for t in ts]
         texts = [e for _, t in listed for e in t.examples]
         vectors = np.asarray(embed(texts), dtype=np.float32) if texts else np.zeros((0, 0), np.float32)
