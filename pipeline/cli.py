@@ -362,7 +362,15 @@ def _teacher_dir(args: argparse.Namespace) -> Path | None:
     return teacher
 
 
+def _need_file(path: Path) -> None:
+    """A missing input is one line before PyTorch and transformers load (half a minute
+    on a slow machine) rather than after."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+
+
 def cmd_model_train(args: argparse.Namespace) -> int:
+    _need_file(args.data)
     s = _settings(args)
     out = args.out or s.model_dir
     if args.corrections:
@@ -397,6 +405,7 @@ def cmd_model_train(args: argparse.Namespace) -> int:
 
 
 def cmd_model_evaluate(args: argparse.Namespace) -> int:
+    _need_file(args.data)
     from pipeline.classification import ComplaintModel
     from pipeline.classification.training import cross_validate_csv, evaluate, load_csv
 
@@ -513,8 +522,11 @@ def cmd_model_topics(args: argparse.Namespace) -> int:
 def cmd_model_predict(args: argparse.Namespace) -> int:
     import csv
 
-    from pipeline.classification import ComplaintModel
     from pipeline.classification.verdict import SEVERITY_LABELS
+
+    if args.file != "-":
+        _need_file(Path(args.file))
+    from pipeline.classification import ComplaintModel
 
     s = Settings.from_env()
     source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", newline="")  # noqa: SIM115

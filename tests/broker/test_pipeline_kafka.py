@@ -113,6 +113,9 @@ def test_mentions_become_escalations_and_dead_letters(worker: Worker) -> None:
         assert_valid_escalation(e)
     last = events[-1]["data"]
     assert last["brand"] == "Acme" and last["addressed"] is True
+    # The default watchlist routes Acme's broken widgets to its quality team, and every
+    # event of the escalation keeps that owner.
+    assert {(e["data"]["topic"], e["data"]["team"]) for e in events} == {("faulty_product", "acme-quality")}
     assert last["root_post"]["id"] == "r1" and last["root_post"]["author_handle"] == "alice"
     assert last["reach"]["potential"] == 1_200 + 10 * 3_000 + 200_000 + 800_000
     assert last["participants"] == 13 and last["reach"]["reposts"] == 12
