@@ -99,7 +99,8 @@ def test_an_escalation_appears_live_and_escaped(settings: Settings, tmp_path: Pa
             time.sleep(0.5)
         assert len(rows) == 1, "the open escalation appears without a reload; the resolved one does not"
         cells = [c.text for c in rows[0].find_elements(By.TAG_NAME, "td")]  # type: ignore[attr-defined]
-        assert cells[:3] == ["critical", "open", "Acme"] and cells[3].startswith("@user")
+        # The brand, and under it the topic (the sample escalation has none of Acme's: other).
+        assert cells[:3] == ["critical", "open", "Acme\nother"] and cells[3].startswith("@user")
         assert cells[7].startswith(EVIL), "post text shows as text"
         assert cells[8] == ev["data"]["dedup_key"] and cells[9] == "", "read-only: no buttons"
         assert not driver.find_elements(By.CSS_SELECTOR, "button[name=action]")  # type: ignore[attr-defined]

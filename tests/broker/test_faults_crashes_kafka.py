@@ -46,12 +46,18 @@ def crashes(
     worker = make_worker(s, tmp_path / "worker.log", WORKER_MODULE)
     rng = random.Random(SEED)
     try:
+        started = time.monotonic()
         worker.start()
         worker.wait_ready()
-        # The replay spans the kills (a restart takes 30-50 s here: imports, the group
-        # waiting for the dead member, changelog recovery): each lands mid-stream, at a
-        # random point of the input, and after the restarted worker has done some work.
-        replayer = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=MENTIONS / (KILLS * 60))
+        startup = time.monotonic() - started
+        # The replay spans the kills (a restart takes 30-50 s on an Intel with AMX, 100 s
+        # on an AVX2-only AMD: imports, the group waiting for the dead member, changelog
+        # recovery): each lands mid-stream, at a random point of the input, and after the
+        # restarted worker has done some work. Half the input must outlast a restart, which
+        # takes about what the first start took and the group's wait on top.
+        restart_estimate = 1.5 * startup + 30
+        rate = min(MENTIONS / (KILLS * 60), 0.5 * MENTIONS / restart_estimate)
+        replayer = Replayer(s.bootstrap_servers, s.topic_mentions, load.messages, rate=rate)
         n = len(load)
         # One kill in the first half of each of KILLS equal stretches of the input.
         stretch = 0.8 * n / KILLS
@@ -68,7 +74,7 @@ def crashes(
             at = time.monotonic() - began
             ready_in = restart(worker, worker.kill)
             kills.append({"at_s": round(at, 1), "sent": sent, "backlog": backlog, "ready_after_s": round(ready_in, 1)})
-        return settle("crashes", s, exp, load, replayer, [worker], began, {"kills": kills})
+        return settle("crashes", s, exp, load, replayer, [worker], began, {"kills": kills, "startup_s": round(startup, 1), "replay_rate": round(rate, 1)})
     finally:
         worker.stop()
 
