@@ -74,7 +74,16 @@ def crashes(
             at = time.monotonic() - began
             ready_in = restart(worker, worker.kill)
             kills.append({"at_s": round(at, 1), "sent": sent, "backlog": backlog, "ready_after_s": round(ready_in, 1)})
-        return settle("crashes", s, exp, load, replayer, [worker], began, {"kills": kills, "startup_s": round(startup, 1), "replay_rate": round(rate, 1)})
+        return settle(
+            "crashes",
+            s,
+            exp,
+            load,
+            replayer,
+            [worker],
+            began,
+            {"kills": kills, "startup_s": round(startup, 1), "replay_rate": round(rate, 1)},
+        )
     finally:
         worker.stop()
 
