@@ -58,7 +58,7 @@ def run(posts: int = 512, rounds: int = 5, batch_size: int = 64) -> dict[str, An
     model.encoder.forward_routed = routed  # type: ignore[method-assign]
     index = TopicIndex.build(
         {"Acme": tuple(Topic(f"t{i}", "team", (f"example {i}",)) for i in range(8))},
-        lambda x: model.encoder.routing(x).cpu().numpy(),
+        model.encoder.routing,
         {},
         0.25,
     )

@@ -480,7 +480,7 @@ def cmd_model_topics(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     verdicts = model.predict(texts, batch_size=s.batch_size)
     inference = time.perf_counter() - started
-    index = tp.TopicIndex.build({"": listed}, lambda x: model.encoder.routing(x).cpu().numpy(), {}, min_similarity=-1.0)
+    index = tp.TopicIndex.build({"": listed}, model.encoder.routing, {}, min_similarity=-1.0)
     started = time.perf_counter()
     routed = [index.route("", v.embedding) for v in verdicts]
     routing = time.perf_counter() - started

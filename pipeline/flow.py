@@ -237,9 +237,9 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
         return []
     named = {b.brand: b for b in state.brands}
     named.update({b.brand: b for b in cm.brands})
-    brands = [
-        b for b in named.values() if policy.of(b.brand).probability(p) >= policy.of(b.brand).min_complaint_probability
-    ]
+    # Each brand's probability: its policy's complaint share applied.
+    for_brand = {b: policy.of(b).probability(p) for b in named}
+    brands = [b for b in named.values() if for_brand[b.brand] >= policy.of(b.brand).min_complaint_probability]
     own = m.author.id == state.customer_id
     return [
         BrandSignal(
@@ -258,7 +258,7 @@ def complaint_signals(cm: ClassifiedMention, state: CascadeState, policy: Polici
                 "addressed": b.addressed,
                 "topic": b.topic,
                 "team": b.team,
-                "probability": round(policy.of(b.brand).probability(p), 4),
+                "probability": round(for_brand[b.brand], 4),
                 "root": m.is_root,
                 "own": own,
             },

@@ -67,7 +67,7 @@ def _load(s: Settings) -> tuple[Any, Any, Any]:
     model = ComplaintModel.load(s.model_dir, s.device, s.precision)
     topics = TopicIndex.build(
         watchlist.topics(),
-        lambda texts: model.encoder.routing(texts).cpu().numpy(),
+        model.encoder.routing,
         watchlist.teams(),
         s.routing_min_similarity,
     )

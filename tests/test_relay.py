@@ -106,15 +106,16 @@ def test_min_severity_drops_lesser_events() -> None:
     assert relay.passes(resolved, "error"), "an escalation's later events carry its severity"
 
 
-def test_relay_skips_events_below_min_severity() -> None:
-    @dataclass
-    class Message:  # what aiokafka hands the relay
-        value: bytes
-        topic: str = "escalations"
-        partition: int = 0
-        offset: int = 0
-        key: bytes = b"k"
+@dataclass
+class Message:  # what aiokafka hands the relay
+    value: bytes
+    topic: str = "escalations"
+    partition: int = 0
+    offset: int = 0
+    key: bytes = b"k"
 
+
+def test_relay_skips_events_below_min_severity() -> None:
     async def go(url: str) -> None:
         target = relay.Target("webhook", url, min_severity="error")
         async with aiohttp.ClientSession() as session:
@@ -221,14 +222,6 @@ def test_alertmanager_alerts_carry_team_and_topic_labels_for_its_routing_tree() 
 
 
 def test_relay_sends_only_its_teams_events_to_its_receiver() -> None:
-    @dataclass
-    class Message:
-        value: bytes
-        topic: str = "escalations"
-        partition: int = 0
-        offset: int = 0
-        key: bytes = b"k"
-
     async def go(url: str) -> None:
         target = relay.Target("webhook", url, teams=frozenset({"noc"}))
         async with aiohttp.ClientSession() as session:

@@ -347,9 +347,10 @@ def cross_validate(
     sev_pred = np.zeros(len(y), dtype=int)
     f1_all, f1_brand, sev_f1 = [], [], []
     f1_at: dict[str, list[float]] = {p: [] for p in DEPLOYED_PRECISIONS}
-    folds_run = splits(data, folds, 13, by)[:only_folds]
+    every_fold = splits(data, folds, 13, by)
+    folds_run = every_fold[:only_folds]
     names = [name for name, _, _ in folds_run]
-    folds = len(splits(data, folds, 13, by)) if by else folds
+    folds = len(every_fold)
     seen = np.zeros(len(y), dtype=bool)
     for k, (name, tr, te) in enumerate(folds_run):
         t0 = time.perf_counter()

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BatchEncoding
@@ -127,12 +128,13 @@ class Encoder:
         return sentence, torch.nn.functional.normalize(sentence + words, p=2, dim=1)
 
     @torch.inference_mode()
-    def routing(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """Routing embeddings (:meth:`forward_routed`) of ``texts``: the topics' examples."""
+    def routing(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Routing embeddings (:meth:`forward_routed`) of ``texts``, as rows of a numpy
+        array: the topics' examples, for :class:`~pipeline.classification.topics.TopicIndex`."""
         parts = [
             self.forward_routed(self.preprocess(texts[i : i + batch_size]))[1] for i in range(0, len(texts), batch_size)
         ]
-        return torch.cat(parts) if parts else torch.empty(0, self.dim)
+        return (torch.cat(parts) if parts else torch.empty(0, self.dim)).float().cpu().numpy()
 
     @torch.inference_mode()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
