@@ -14,8 +14,6 @@ topics. Stop other work on the machine first::
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,17 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.report import cpu, emit
 from pipeline.classification import ComplaintModel
 from pipeline.classification.bench import sample_posts
 from pipeline.classification.topics import Topic, TopicIndex
 from pipeline.settings import Settings
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def run(posts: int = 512, rounds: int = 5, batch_size: int = 64) -> dict[str, Any]:
@@ -69,7 +61,7 @@ def run(posts: int = 512, rounds: int = 5, batch_size: int = 64) -> dict[str, An
     route_ms = 1000 * (time.perf_counter() - started) / len(embeddings)
     median = {k: statistics.median(v) for k, v in rates.items()}
     return {
-        "machine": {"cpu": _cpu(), "cores": torch.get_num_threads(), "device": str(model.encoder.device)},
+        "machine": {"cpu": cpu(), "cores": torch.get_num_threads(), "device": str(model.encoder.device)},
         "precision": model.encoder.precision,
         "model_version": model.version,
         "posts": posts,
@@ -94,11 +86,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
     result = run(args.posts, args.rounds, args.batch_size)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

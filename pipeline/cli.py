@@ -350,6 +350,10 @@ def _finetune_config(args: argparse.Namespace) -> FinetuneConfig:
     from pipeline.classification.finetune import FinetuneConfig
 
     changes: dict[str, Any] = {"epochs": args.epochs} if args.epochs else {}
+    if args.severity_head:
+        changes["severity_head"] = args.severity_head
+    if args.chatter_weight is not None:
+        changes["chatter_weight"] = args.chatter_weight
     if args.teacher_dir is not None:
         changes["distil_weight"] = 0.5
     return dataclasses.replace(FinetuneConfig(), **changes)
@@ -789,6 +793,18 @@ def parser() -> argparse.ArgumentParser:
             "frozen: logistic-regression heads on the stock encoder (fast baseline)",
         )
         p.add_argument("--epochs", type=int, help="fine-tuning epochs (default: the shipped recipe's)")
+        p.add_argument(
+            "--severity-head",
+            choices=("ordinal", "multinomial"),
+            help="finetune: ordinal (shipped: a score and ordered cut points, class-balanced) or "
+            "multinomial (four class logits, the recipe before 2026-12-07)",
+        )
+        p.add_argument(
+            "--chatter-weight",
+            type=float,
+            help="finetune: weight of the control rows (domains random_tweet, random_reply) in the complaint "
+            "loss (default 1: each row the same)",
+        )
         p.add_argument(
             "--teacher-dir",
             type=Path,

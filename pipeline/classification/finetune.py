@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.classification import severity
 from pipeline.classification.model import Encoder, mean_pool, pick_device
 from pipeline.classification.precision import activation_ranges, with_precision
 from pipeline.classification.training import Dataset
@@ -46,6 +47,14 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     warmup: float = 0.1
     severity_weight: float = 0.5
+    # Weight of the control rows (random tweets and replies, every one "not a complaint")
+    # in the complaint loss: they are two thirds of the negatives and easy, so at 1 the
+    # boundary is drawn between complaints and chatter more than between a brand's
+    # complaints and its other traffic (docs/decisions/2026-12-07-domain-generalisation.md).
+    chatter_weight: float = 1.0
+    # "ordinal": one score and three ordered cut points, class-balanced (severity.py);
+    # "multinomial": four class logits, unweighted (the recipe before 2026-12-07).
+    severity_head: str = "ordinal"
     sentiment_weight: float = 0.3
     emotion_weight: float = 0.3
     dropout: float = 0.1
@@ -65,15 +74,52 @@ class FinetuneConfig:
     teacher_lr_encoder: float = 3e-5
     transfer_copies: int = 4
 
+    def __post_init__(self) -> None:
+        if self.severity_head not in ("ordinal", "multinomial"):
+            raise ValueError(f"severity_head must be 'ordinal' or 'multinomial', got {self.severity_head!r}")
+        if not 0.0 <= self.chatter_weight <= 1.0:
+            raise ValueError(f"chatter_weight must be between 0 and 1, got {self.chatter_weight}")
+
+
+class Ordinal(nn.Module):
+    """A score per post and ordered cut points; the output is the cumulative logits
+    score - cut_k ("worse than level k"), so one direction in the embedding ranks
+    severity (pipeline/classification/severity.py)."""
+
+    def __init__(self, dim: int, levels: int = 4) -> None:
+        super().__init__()
+        self.score = nn.Linear(dim, 1, bias=False)
+        self.first = nn.Parameter(torch.tensor([-1.0]))
+        self.gaps = nn.Parameter(torch.zeros(levels - 2))
+
+    def cuts(self) -> torch.Tensor:
+        # Each gap is positive, so the cut points stay in order whatever the optimiser does.
+        return torch.cat([self.first, self.first + torch.cumsum(nn.functional.softplus(self.gaps) + 1e-3, 0)])
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.score(e) - self.cuts()[None, :]
+        return out
+
+
+def ordinal_loss(cumulative: torch.Tensor, level: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of each "worse than k" against the annotated level (1..4),
+    each post weighted by its level's weight."""
+    k = torch.arange(1, cumulative.shape[1] + 1, device=cumulative.device)
+    target = (level[:, None] > k[None, :]).float()
+    per_row = nn.functional.binary_cross_entropy_with_logits(cumulative, target, reduction="none").sum(1)
+    return (per_row * weight[level - 1]).sum() / weight[level - 1].sum()
+
 
 class MultiTask(nn.Module):
-    def __init__(self, encoder: Encoder, dropout: float) -> None:
+    def __init__(self, encoder: Encoder, dropout: float, severity_head: str = "ordinal") -> None:
         super().__init__()
         self.encoder_model = encoder.model
         self.drop = nn.Dropout(dropout)
         dim = encoder.dim
         self.complaint = nn.Linear(dim, 1)
-        self.severity = nn.Linear(dim, 4)
+        if severity_head not in ("ordinal", "multinomial"):
+            raise ValueError(f"severity_head must be 'ordinal' or 'multinomial', got {severity_head!r}")
+        self.severity: nn.Module = Ordinal(dim) if severity_head == "ordinal" else nn.Linear(dim, 4)
         self.aux = nn.ModuleDict({name: nn.Linear(dim, len(set(v.values()))) for name, v in AUXILIARY.items()})
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -111,7 +157,7 @@ def train_fold(
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     encoder = Encoder(pick_device(device), max_length=cfg.max_length, path=encoder_dir)
-    model = MultiTask(encoder, cfg.dropout).to(encoder.device)
+    model = MultiTask(encoder, cfg.dropout, cfg.severity_head).to(encoder.device)
     # The packaged encoder's embeddings of the training posts, before any step.
     anchor = encoder.embed([data.texts[i] for i in train_idx]) if cfg.preserve_weight > 0 else None
     anchor_row = {int(j): k for k, j in enumerate(train_idx)}
@@ -131,9 +177,22 @@ def train_fold(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     y = data.labels
-    pos_weight = torch.tensor((y[train_idx] == 0).sum() / max(1, (y[train_idx] == 1).sum()), device=encoder.device)
-    bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    from pipeline.classification.training import BRAND_DOMAINS
+
+    chatter = np.array([bool(d) and d not in BRAND_DOMAINS for d in data.domains])
+    row_weight = np.where(chatter, cfg.chatter_weight, 1.0)
+    w_train, y_train = row_weight[train_idx], y[train_idx]
+    # Complaints and the rest weigh the same in total, after the chatter's weight.
+    pos_weight = torch.tensor(
+        w_train[y_train == 0].sum() / max(1e-9, w_train[y_train == 1].sum()), device=encoder.device
+    )
+    bce = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     ce = nn.CrossEntropyLoss()
+    sev_weight = torch.ones(4, device=encoder.device)
+    if data.severities is not None and cfg.severity_head == "ordinal":
+        rated = data.severities[train_idx]
+        weights = severity.balanced_weights(rated[rated > 0])
+        sev_weight = torch.tensor(weights, dtype=torch.float32, device=encoder.device)
     rng = np.random.default_rng(cfg.seed)
     # Its own generator: the labelled rows come in the same order as without a transfer set.
     transfer_order = np.random.default_rng(cfg.seed + 1).permutation(len(transfer[0])) if transfer else None
@@ -147,7 +206,9 @@ def train_fold(
             embedding = model.embed(batch["input_ids"], batch["attention_mask"])
             c_logit, s_logits, aux_logits = model.heads(embedding)
             target = torch.tensor(y[idx], dtype=torch.float32, device=encoder.device)
-            loss = bce(c_logit, target)
+            loss = (
+                bce(c_logit, target) * torch.tensor(row_weight[idx], dtype=torch.float32, device=encoder.device)
+            ).mean()
             if anchor is not None:
                 a = anchor[[anchor_row[int(j)] for j in idx]].to(encoder.device)
                 loss = loss + cfg.preserve_weight * (1.0 - (embedding * a).sum(-1)).mean()
@@ -171,8 +232,13 @@ def train_fold(
                 sev = data.severities[idx]
                 has = sev > 0
                 if has.any():
-                    sev_t = torch.tensor(sev[has] - 1, device=encoder.device)
-                    loss = loss + cfg.severity_weight * ce(s_logits[torch.tensor(has)], sev_t)
+                    rows = s_logits[torch.tensor(has)]
+                    if cfg.severity_head == "ordinal":
+                        level = torch.tensor(sev[has], device=encoder.device)
+                        loss = loss + cfg.severity_weight * ordinal_loss(rows, level, sev_weight)
+                    else:
+                        sev_t = torch.tensor(sev[has] - 1, device=encoder.device)
+                        loss = loss + cfg.severity_weight * ce(rows, sev_t)
             for name, labels in aux.items():
                 lab = labels[idx]
                 ok = lab >= 0
@@ -361,7 +427,7 @@ def cross_validate(
             saved = json.loads(done.read_text())
             if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir, by):
                 raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
-            c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(-1, 4)
+            c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(len(te), -1)
             for precision, f1 in saved["macro_f1_by_precision"].items():
                 f1_at[precision].append(f1)
             log(f"fold {k + 1}/{folds}: read from {done}")
@@ -389,7 +455,7 @@ def cross_validate(
                 }
                 done.write_text(json.dumps(fold) + "\n")
         oof[te] = c
-        sev_pred[te] = s.argmax(1) + 1
+        sev_pred[te] = severity.levels(s)
         f1_all.append(f1_score(y[te], (c >= 0).astype(int), average="macro"))
         bte = te[brand[te]]
         f1_brand.append(f1_score(y[bte], (oof[bte] >= 0).astype(int), average="macro"))
@@ -428,14 +494,45 @@ def cross_validate(
         "out_of_fold_logits": [round(float(v), 4) if seen[i] else None for i, v in enumerate(oof)],
         "severity_macro_f1_mean": round(statistics.mean(sev_f1), 4) if sev_f1 else None,
         "severity_macro_f1_std": round(statistics.stdev(sev_f1), 4) if len(sev_f1) > 1 else None,
+        "severity_head": cfg.severity_head,
+        **_severity_confusion(data, seen, sev_pred),
         "by": by,
         **(by_domain_summary(names, f1_all) if by == "domain" else {}),
+    }
+
+
+def _severity_confusion(data: Dataset, seen: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
+    if data.severities is None:
+        return {}
+    rated = seen & (data.labels == 1) & (data.severities > 0)
+    # Rows: the annotated level 1..4; columns: the predicted one; every judged complaint.
+    return {"severity_confusion": severity.confusion(data.severities[rated], predicted[rated])}
+
+
+def severity_tensors(head: nn.Module) -> dict[str, torch.Tensor]:
+    """The severity head as inference reads it (emb @ weight.T + bias, on the unscaled
+    embedding): an ordinal head as (1, dim) and minus its three cut points, so the
+    output is its cumulative logits; a multinomial one as (4, dim) and (4)."""
+    if isinstance(head, Ordinal):
+        return {
+            "severity.weight": (head.score.weight.detach() * 10.0).float().contiguous(),
+            "severity.bias": (-head.cuts().detach()).float().contiguous(),
+        }
+    assert isinstance(head, nn.Linear)
+    return {
+        "severity.weight": (head.weight.detach() * 10.0).float().contiguous(),
+        "severity.bias": head.bias.detach().float().contiguous(),
     }
 
 
 def _fold_identity(cfg: FinetuneConfig, teacher_dir: Path | None, by: str | None = None) -> dict[str, Any]:
     # What a saved fold was trained with: a resumed run must not mix recipes.
     identity = {**cfg.__dict__, "teacher": teacher_dir.name if teacher_dir is not None else None}
+    # Folds saved before these fields existed were trained with these values: they resume.
+    if cfg.severity_head == "multinomial":
+        del identity["severity_head"]
+    if cfg.chatter_weight == 1.0:
+        del identity["chatter_weight"]
     if by is not None:
         identity["by"] = by
     return identity
@@ -487,8 +584,7 @@ def train(
         {
             "complaint.weight": (model.complaint.weight.detach() * 10.0).float().contiguous(),
             "complaint.bias": model.complaint.bias.detach().float().contiguous(),
-            "severity.weight": (model.severity.weight.detach() * 10.0).float().contiguous(),
-            "severity.bias": model.severity.bias.detach().float().contiguous(),
+            **severity_tensors(model.severity),
         },
         str(out / "head.safetensors"),
     )
@@ -499,6 +595,7 @@ def train(
         "max_length": cfg.max_length,
         "temperature": cv["temperature"],
         "severity_labels": list(SEVERITY_LABELS),
+        "severity_head": cfg.severity_head,
         "c": None,
         "trained_on": Path(data_csv).name,
         "rows": len(data.texts),

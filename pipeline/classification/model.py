@@ -5,7 +5,9 @@ severity head read from the artifact directory (``models/complaint`` by default)
 Artifact layout, written by :mod:`pipeline.classification.training`:
 
 - ``head.safetensors``: ``complaint.weight`` (1, 384), ``complaint.bias`` (1),
-  ``severity.weight`` (4, 384), ``severity.bias`` (4)
+  ``severity.weight`` and ``severity.bias``: (1, 384) and (3) for an ordinal head
+  (cumulative logits), (4, 384) and (4) for a multinomial one
+  (:mod:`pipeline.classification.severity`)
 - ``encoder.safetensors`` (fine-tuned models): fp16 encoder weights
 - ``smoothing.safetensors`` (optional): per-channel input ranges of the encoder's
   Linear layers, for int8 inference (see :mod:`pipeline.classification.precision`)
@@ -27,6 +29,7 @@ from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, BatchEncoding
 from transformers.utils import logging as transformers_logging
 
+from pipeline.classification import severity
 from pipeline.classification.precision import int8_measured_ok, resolve_precision, with_precision
 from pipeline.classification.text import normalise
 from pipeline.classification.verdict import Verdict
@@ -192,7 +195,7 @@ class ComplaintModel:
     def postprocess(self, outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> list[Verdict]:
         complaint_logit, severity_logits, emb = outputs
         probs = torch.sigmoid(complaint_logit).float().cpu().tolist()
-        severities = (severity_logits.argmax(-1) + 1).cpu().tolist()
+        severities = severity.levels(severity_logits.float().cpu().numpy()).tolist()
         # The embedding goes with the verdict: topic routing needs no second pass.
         rows = emb.float().cpu().numpy()
         return [Verdict(float(p), int(s), rows[i]) for i, (p, s) in enumerate(zip(probs, severities, strict=True))]

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from pipeline.classification import severity
 from pipeline.classification.calibration import at_shares, ece
 from pipeline.classification.model import ComplaintModel, Encoder, pick_device
 from pipeline.classification.verdict import SEVERITY_LABELS
@@ -192,6 +193,7 @@ def cross_validate(
     brand = np.array([d in BRAND_DOMAINS for d in data.domains])
     oof = np.zeros(len(y))
     seen = np.zeros(len(y), dtype=bool)
+    sev_pred = np.zeros(len(y), dtype=int)
     f1_all, f1_brand, sev_f1, chosen, names = [], [], [], [], []
     for name, tr, te in splits(data, folds, seed, by):
         names.append(name)
@@ -210,7 +212,8 @@ def cross_validate(
             ctr, cte = tr[(y[tr] == 1) & (sv[tr] > 0)], te[(y[te] == 1) & (sv[te] > 0)]
             if len(cte):
                 sev = _fit_lr(x[ctr], data.severities[ctr], 1.0)
-                sev_f1.append(f1_score(data.severities[cte], sev.predict(x[cte]), average="macro"))
+                sev_pred[cte] = sev.predict(x[cte])
+                sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
     oof, y = oof[seen], y[seen]
     t = fit_temperature(oof, y)
     calibrated = 1.0 / (1.0 + np.exp(-oof / t))
@@ -235,6 +238,9 @@ def cross_validate(
     if sev_f1:
         result["severity_macro_f1_mean"] = round(statistics.mean(sev_f1), 4)
         result["severity_macro_f1_std"] = round(statistics.stdev(sev_f1), 4)
+        result["severity_head"] = "multinomial"
+        judged = sev_pred > 0
+        result["severity_confusion"] = severity.confusion(sv[judged], sev_pred[judged])
     return result
 
 
@@ -313,6 +319,30 @@ def cross_validate_csv(
     return cross_validate(x, data, folds=folds, by=by)
 
 
+def _severity_head(cv: dict[str, Any]) -> str:
+    if cv.get("severity_head", "multinomial") == "ordinal":
+        return (
+            "an ordinal severity head (one score,\n  three ordered cut points: a higher score never "
+            "gives a lower level; class-balanced)"
+        )
+    return "a 4-level severity head"
+
+
+def _severity_table(cv: dict[str, Any]) -> str:
+    matrix = cv.get("severity_confusion")
+    if not matrix:
+        return ""
+    names = ("1 no explicit reproach", "2 disapproval", "3 accusation", "4 blame")
+    rows = "\n".join(f"| {names[i]} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(matrix))
+    return f"""
+Severity, out of fold, every judged complaint (rows: annotated; columns: predicted):
+
+| annotated | predicted 1 | 2 | 3 | 4 |
+|---|---|---|---|---|
+{rows}
+"""
+
+
 def _precision_rows(cv: dict[str, Any]) -> str:
     rows = [
         f"| macro-F1, all rows, encoder in {precision} (same folds) | {f1} |"
@@ -373,7 +403,7 @@ def model_card(config: dict[str, Any]) -> str:
         ft = cv.get("config", {})
         architecture = f"""- Encoder: {config["encoder"]}; 22.7M parameters, fine-tuned end to end
   ({ft.get("epochs")} epochs, AdamW, encoder learning rate {ft.get("lr_encoder")}, linear warm-up and
-  decay, batch {ft.get("batch_size")}) with a complaint head, a 4-level severity head and
+  decay, batch {ft.get("batch_size")}) with a complaint head, {_severity_head(cv)} and
   auxiliary sentiment and emotion heads (multi-task; the auxiliary heads are used in
   training only); mean pooling, L2-normalised; inputs normalised first (handles ->
   @user, links -> http, HTML entities decoded); at most {config["max_length"]} tokens.{_distillation(cv)}
@@ -425,6 +455,7 @@ severity from the X-CI annotation, Singh et al., ACL 2023). Read from
 | ECE before / after temperature | {cv["ece_uncalibrated"]} / {cv["ece_calibrated"]} |
 | severity macro-F1 (complaints, 4 classes) | {cv.get("severity_macro_f1_mean")} ± {cv.get("severity_macro_f1_std")} |
 {_precision_rows(cv)}
+{_severity_table(cv)}
 {_speed(config)}
 {_selection_note(config)}
 

@@ -48,6 +48,14 @@ def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     assert "fine-tuned" in card and "| int8 | 2 |" in card and "## Speed" in card
     cv = config["cross_validation"]
     assert cv["folds"] == 2 and set(cv["macro_f1_by_precision"]) == {"bf16", "int8"} and "out_of_fold_logits" not in cv
+    # The shipped severity head is ordinal: a score and three cut points, in order.
+    heads = load_file(str(out / "head.safetensors"))
+    assert heads["severity.weight"].shape == (1, 384) and heads["severity.bias"].shape == (3,)
+    assert torch.all(heads["severity.bias"][1:] < heads["severity.bias"][:-1])
+    assert config["severity_head"] == "ordinal" == cv["severity_head"]
+    rated = [r for r in csv.DictReader(io.StringIO(complaints_csv_text(24))) if r["label"] == "1" and r["severity"]]
+    assert sum(map(sum, cv["severity_confusion"])) == len(rated)
+    assert "ordinal severity head" in card and "| 4 blame |" in card
 
     # The encoder really changed, and the artifact carries the change.
     from transformers import AutoModel
@@ -85,6 +93,34 @@ def test_distillation_follows_the_teacher_over_the_labels(tmp_path: Path) -> Non
     model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None, teacher=teacher)
     logits, _ = predict_logits(model, encoder, data.texts)
     assert logits[data.labels == 0].mean() > logits[data.labels == 1].mean()
+
+
+@pytest.mark.training
+def test_chatter_weight_zero_learns_from_the_brand_rows_alone(tmp_path: Path) -> None:
+    from pipeline.classification.finetune import predict_logits, train_fold
+    from pipeline.classification.training import load_csv
+
+    # Every complaint again as a control-group row labelled "not a complaint": at weight
+    # 1 the two cancel out; at weight 0 the control rows teach nothing.
+    rows = list(csv.DictReader(io.StringIO(complaints_csv_text(24))))
+    copies = [{**r, "domain": "random_tweet", "label": "0", "severity": "0"} for r in rows if r["label"] == "1"]
+    csv_file = tmp_path / "c.csv"
+    with csv_file.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows + copies)
+    data = load_csv(csv_file)
+    brand = np.array([d != "random_tweet" for d in data.domains])
+    idx = np.arange(len(data.texts))
+    margin = {}
+    for weight in (0.0, 1.0):
+        cfg = dataclasses.replace(
+            FinetuneConfig(), epochs=4, batch_size=8, lr_encoder=1e-4, severity_weight=0.0, chatter_weight=weight
+        )
+        model, encoder = train_fold(data, {}, idx, cfg, "cpu", log=lambda *a: None)
+        logits, _ = predict_logits(model, encoder, data.texts)
+        margin[weight] = logits[brand & (data.labels == 1)].mean() - logits[brand & (data.labels == 0)].mean()
+    assert margin[0.0] > margin[1.0] + 1.0
 
 
 @pytest.mark.training

@@ -48,6 +48,8 @@ def test_train_writes_artifact_and_card_that_load(complaints_csv: Path, tmp_path
     cv = config["cross_validation"]
     assert 0.7 < cv["macro_f1_mean"] <= 1.0
     assert json.loads((out / "config.json").read_text())["version"] == config["version"]
+    # The frozen baseline's severity head is the 4-class one; its confusion is in the card.
+    assert cv["severity_head"] == "multinomial" and "| 4 blame |" in (out / "MODEL_CARD.md").read_text()
     model = ComplaintModel.load(out, "cpu")
     report = evaluate(model, load_csv(small))
     assert report["macro_f1"] > 0.75 and set(report["per_class"]) == {"not_complaint", "complaint"}
