@@ -803,7 +803,7 @@ def parser() -> argparse.ArgumentParser:
             "--chatter-weight",
             type=float,
             help="finetune: weight of the control rows (domains random_tweet, random_reply) in the complaint "
-            "loss (default 1: each row the same)",
+            "loss (default: the recipe's 0.3; 1 weighs every row the same, the recipe before 2026-12-07)",
         )
         p.add_argument(
             "--teacher-dir",
