@@ -25,7 +25,7 @@ from torch import nn
 from pipeline.classification import severity
 from pipeline.classification.model import Encoder, mean_pool, pick_device
 from pipeline.classification.precision import activation_ranges, with_precision
-from pipeline.classification.training import Dataset
+from pipeline.classification.training import BRAND_DOMAINS, Dataset
 
 # Auxiliary labels, learned alongside the complaint label and then dropped. Emotions
 # too rare to learn (disgust, surprise, fear: under 20 tweets together) join "other".
@@ -119,8 +119,6 @@ class MultiTask(nn.Module):
         self.drop = nn.Dropout(dropout)
         dim = encoder.dim
         self.complaint = nn.Linear(dim, 1)
-        if severity_head not in ("ordinal", "multinomial"):
-            raise ValueError(f"severity_head must be 'ordinal' or 'multinomial', got {severity_head!r}")
         self.severity: nn.Module = Ordinal(dim) if severity_head == "ordinal" else nn.Linear(dim, 4)
         self.aux = nn.ModuleDict({name: nn.Linear(dim, len(set(v.values()))) for name, v in AUXILIARY.items()})
 
@@ -179,8 +177,6 @@ def train_fold(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     y = data.labels
-    from pipeline.classification.training import BRAND_DOMAINS
-
     chatter = np.array([bool(d) and d not in BRAND_DOMAINS for d in data.domains])
     row_weight = np.where(chatter, cfg.chatter_weight, 1.0)
     w_train, y_train = row_weight[train_idx], y[train_idx]
