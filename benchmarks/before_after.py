@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import cpu, emit
+from benchmarks.report import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     emit(
         {
-            "machine": {**after[0]["machine"], "cpu": cpu()},
+            "machine": after[0]["machine"],
             "before": {"rev": args.rev, "model_version": before[0]["model_version"]},
             "after": {"rev": head.stdout.strip() + " (working tree)", "model_version": after[0]["model_version"]},
             "rounds": args.rounds,

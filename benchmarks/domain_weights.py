@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.report import cpu, emit
+from benchmarks.report import emit
+from pipeline.classification.bench import cpu_name
 from pipeline.classification.model import Encoder, pick_device
-from pipeline.classification.training import BRAND_DOMAINS, Dataset, load_csv, splits
+from pipeline.classification.training import BRAND_DOMAINS, Dataset, control_rows, load_csv, splits
 
 RHOS = (1.0, 0.3, 0.1, 0.0)
 
@@ -59,7 +60,7 @@ def _f1(y: np.ndarray, z: np.ndarray) -> float:
 def run(x: np.ndarray, data: Dataset) -> dict[str, Any]:
     y = data.labels
     dom = np.array(data.domains)
-    chatter = np.array([bool(d) and d not in BRAND_DOMAINS for d in data.domains])
+    chatter = control_rows(data)
     brand_names = sorted(set(data.domains) & BRAND_DOMAINS)
     lodo: dict[float, dict[str, float]] = {r: {} for r in RHOS}
     shifted: dict[str, float] = {}
@@ -130,7 +131,7 @@ def main() -> None:
     data = load_csv(args.data)
     x = Encoder(pick_device("cpu")).embed(data.texts).float().cpu().numpy()
     report = {
-        "machine": {"cpu": cpu(), "date": datetime.now(UTC).strftime("%Y-%m-%d")},
+        "machine": {"cpu": cpu_name(), "date": datetime.now(UTC).strftime("%Y-%m-%d")},
         **run(x, data),
     }
     emit(report, args.json)

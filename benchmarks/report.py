@@ -1,19 +1,10 @@
-"""What every benchmark script shares: the CPU it ran on, and printing and saving its result."""
+"""What every benchmark script shares: printing and saving its result."""
 
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 from typing import Any
-
-
-def cpu() -> str:
-    """The CPU's model name: figures are compared only within one machine kind."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def emit(result: dict[str, Any], path: Path | None) -> None:

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.report import cpu, emit
+from benchmarks.report import emit
 from pipeline.classification import ComplaintModel
-from pipeline.classification.bench import sample_posts
+from pipeline.classification.bench import cpu_name, sample_posts
 from pipeline.classification.topics import Topic, TopicIndex
 from pipeline.settings import Settings
 
@@ -61,7 +61,7 @@ def run(posts: int = 512, rounds: int = 5, batch_size: int = 64) -> dict[str, An
     route_ms = 1000 * (time.perf_counter() - started) / len(embeddings)
     median = {k: statistics.median(v) for k, v in rates.items()}
     return {
-        "machine": {"cpu": cpu(), "cores": torch.get_num_threads(), "device": str(model.encoder.device)},
+        "machine": {"cpu": cpu_name(), "cores": torch.get_num_threads(), "device": str(model.encoder.device)},
         "precision": model.encoder.precision,
         "model_version": model.version,
         "posts": posts,

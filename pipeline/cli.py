@@ -796,7 +796,7 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--severity-head",
             choices=("ordinal", "multinomial"),
-            help="finetune: ordinal (shipped: a score and ordered cut points, class-balanced) or "
+            help="finetune: ordinal (the recipe's default: a score and ordered cut points, class-balanced) or "
             "multinomial (four class logits, the recipe before 2026-12-07)",
         )
         p.add_argument(

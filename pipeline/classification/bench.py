@@ -108,7 +108,7 @@ def run(
             )
     return {
         "machine": {
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "device": str(model.encoder.device),
@@ -119,7 +119,8 @@ def run(
     }
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name: figures are compared only within one machine kind."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:

@@ -25,7 +25,7 @@ from torch import nn
 from pipeline.classification import severity
 from pipeline.classification.model import Encoder, mean_pool, pick_device
 from pipeline.classification.precision import activation_ranges, with_precision
-from pipeline.classification.training import BRAND_DOMAINS, Dataset
+from pipeline.classification.training import Dataset, control_rows
 
 # Auxiliary labels, learned alongside the complaint label and then dropped. Emotions
 # too rare to learn (disgust, surprise, fear: under 20 tweets together) join "other".
@@ -177,8 +177,7 @@ def train_fold(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
     y = data.labels
-    chatter = np.array([bool(d) and d not in BRAND_DOMAINS for d in data.domains])
-    row_weight = np.where(chatter, cfg.chatter_weight, 1.0)
+    row_weight = np.where(control_rows(data), cfg.chatter_weight, 1.0)
     w_train, y_train = row_weight[train_idx], y[train_idx]
     # Complaints and the rest weigh the same in total, after the chatter's weight.
     pos_weight = torch.tensor(

@@ -62,6 +62,12 @@ def parse_severity(value: str) -> int:
     return level
 
 
+def control_rows(data: Dataset) -> np.ndarray:
+    """The control groups' rows (random tweets and replies, every one "not a complaint"):
+    a domain given and not a brand's. Rows without a domain count as brand traffic."""
+    return np.array([bool(d) and d not in BRAND_DOMAINS for d in data.domains], dtype=bool)
+
+
 def load_csv(path: Path, text_column: str = "text", label_column: str = "label") -> Dataset:
     """A labelled CSV: ``text_column``, ``label_column`` (0 or 1), and optionally
     ``domain`` and ``severity`` (0-4 or the scheme's names); other columns are ignored.
@@ -332,8 +338,9 @@ def _severity_table(cv: dict[str, Any]) -> str:
     matrix = cv.get("severity_confusion")
     if not matrix:
         return ""
-    names = ("1 no explicit reproach", "2 disapproval", "3 accusation", "4 blame")
-    rows = "\n".join(f"| {names[i]} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(matrix))
+    rows = "\n".join(
+        f"| {i + 1} {SEVERITY_LABELS[i]} | " + " | ".join(str(v) for v in row) + " |" for i, row in enumerate(matrix)
+    )
     return f"""
 Severity, out of fold, every judged complaint (rows: annotated; columns: predicted):
 
