@@ -796,8 +796,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--severity-head",
             choices=("ordinal", "multinomial"),
-            help="finetune: ordinal (the recipe's default: a score and ordered cut points, class-balanced) or "
-            "multinomial (four class logits, the recipe before 2026-12-07)",
+            help="finetune: multinomial (the recipe's default: four class logits, read as the median level) or "
+            "ordinal (a score and ordered cut points, class-balanced)",
         )
         p.add_argument(
             "--chatter-weight",

@@ -54,9 +54,11 @@ class FinetuneConfig:
     # mean 0.717 -> 0.736, worst 0.559 -> 0.619, all rows 0.814 -> 0.807
     # (docs/decisions/2026-12-07-domain-generalisation.md).
     chatter_weight: float = 0.3
-    # "ordinal": one score and three ordered cut points, class-balanced (severity.py);
-    # "multinomial": four class logits, unweighted (the recipe before 2026-12-07).
-    severity_head: str = "ordinal"
+    # "multinomial": four class logits, unweighted, read as the median level
+    # (severity.py). "ordinal": one score and three ordered cut points, class-balanced;
+    # on the leave-one-domain-out folds it ranked worse (0.408 mean severity macro-F1 on
+    # three folds against 0.467; docs/decisions/2026-12-08-severity-median.md).
+    severity_head: str = "multinomial"
     sentiment_weight: float = 0.3
     emotion_weight: float = 0.3
     dropout: float = 0.1
@@ -113,7 +115,7 @@ def ordinal_loss(cumulative: torch.Tensor, level: torch.Tensor, weight: torch.Te
 
 
 class MultiTask(nn.Module):
-    def __init__(self, encoder: Encoder, dropout: float, severity_head: str = "ordinal") -> None:
+    def __init__(self, encoder: Encoder, dropout: float, severity_head: str = "multinomial") -> None:
         super().__init__()
         self.encoder_model = encoder.model
         self.drop = nn.Dropout(dropout)

@@ -218,7 +218,7 @@ def cross_validate(
             ctr, cte = tr[(y[tr] == 1) & (sv[tr] > 0)], te[(y[te] == 1) & (sv[te] > 0)]
             if len(cte):
                 sev = _fit_lr(x[ctr], data.severities[ctr], 1.0)
-                sev_pred[cte] = sev.predict(x[cte])
+                sev_pred[cte] = severity.levels(sev.decision_function(x[cte]))
                 sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
     oof, y = oof[seen], y[seen]
     t = fit_temperature(oof, y)

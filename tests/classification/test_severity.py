@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pipeline.classification.finetune import FinetuneConfig, Ordinal, _fold_identity, ordinal_loss, severity_tensors
-from pipeline.classification.severity import balanced_weights, confusion, levels
+from pipeline.classification.severity import balanced_weights, confusion, levels, worse_than
 
 
 def test_ordinal_level_counts_the_cumulative_logits_it_believes() -> None:
@@ -17,8 +17,25 @@ def test_ordinal_level_counts_the_cumulative_logits_it_believes() -> None:
     assert levels(cumulative).tolist() == [1, 2, 4, 3]
 
 
-def test_multinomial_level_is_the_most_likely_class() -> None:
-    assert levels(np.array([[0.1, 2.0, 0.0, -1.0], [0.0, 0.0, 0.0, 3.0]])).tolist() == [2, 4]
+def test_multinomial_level_is_the_median_of_the_four_classes() -> None:
+    p = np.array([[0.1, 0.6, 0.2, 0.1], [0.02, 0.03, 0.05, 0.9], [0.4, 0.05, 0.05, 0.5], [0.45, 0.0, 0.1, 0.45]])
+    # The third row's most likely class is 4, but "worse than 2" is only 0.55 likely
+    # and "worse than 3" 0.5: the median is 3.
+    assert levels(np.log(p + 1e-12)).tolist() == [2, 4, 3, 3]
+    assert np.allclose(worse_than(np.log(p[:1])), [[0.9, 0.3, 0.1]])
+
+
+def test_moving_belief_up_the_scale_never_lowers_the_multinomial_level() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        p = rng.dirichlet(np.ones(4))
+        k = int(rng.integers(0, 3))
+        moved = p.copy()
+        delta = p[k] * rng.uniform()
+        moved[k] -= delta
+        moved[k + 1] += delta
+        before, after = levels(np.log(np.stack([p, moved]) + 1e-12))
+        assert after >= before
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (2, 5), (4,)])
@@ -80,9 +97,9 @@ def test_a_multinomial_head_exports_four_classes() -> None:
 
 
 def test_folds_saved_before_the_ordinal_head_still_resume_under_the_multinomial_recipe() -> None:
-    old = _fold_identity(dataclasses.replace(FinetuneConfig(), severity_head="multinomial"), None, "domain")
-    assert "severity_head" not in old
-    assert _fold_identity(FinetuneConfig(), None)["severity_head"] == "ordinal"
+    assert "severity_head" not in _fold_identity(FinetuneConfig(), None, "domain")
+    ordinal = dataclasses.replace(FinetuneConfig(), severity_head="ordinal")
+    assert _fold_identity(ordinal, None)["severity_head"] == "ordinal"
 
 
 @pytest.mark.parametrize(
