@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.classification import severity
+from pipeline.classification import claims, severity
 from pipeline.classification.model import Encoder, mean_pool, pick_device
 from pipeline.classification.precision import activation_ranges, with_precision
 from pipeline.classification.training import Dataset, control_rows
@@ -329,6 +329,8 @@ def at_precision(model: MultiTask, precision: str, ranges: dict[str, torch.Tenso
 
 # Precisions scored on every held-out fold, beside fp32 (the macro-F1 reported).
 DEPLOYED_PRECISIONS = ("bf16", "int8")
+# How often a run sharing --keep-folds looks for the folds another process is training.
+CLAIM_POLL_SECONDS = 30.0
 
 
 def score_precisions(
@@ -417,20 +419,26 @@ def cross_validate(
     names = [name for name, _, _ in folds_run]
     folds = len(every_fold)
     seen = np.zeros(len(y), dtype=bool)
-    for k, (name, tr, te) in enumerate(folds_run):
-        t0 = time.perf_counter()
-        seen[te] = True
-        stem = f"fold{k}" if by is None else f"{by}-{name}"
-        done = keep_folds / f"{stem}.json" if keep_folds is not None else None
-        if done is not None and done.exists():
-            saved = json.loads(done.read_text())
-            if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir, by):
-                raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
-            c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(len(te), -1)
-            for precision, f1 in saved["macro_f1_by_precision"].items():
-                f1_at[precision].append(f1)
-            log(f"fold {k + 1}/{folds}: read from {done}")
-        else:
+    results: dict[int, tuple[np.ndarray, np.ndarray, dict[str, float]]] = {}
+    pending = list(enumerate(folds_run))
+    while pending:
+        # Folds another process sharing keep_folds is training (claims.py): read once done.
+        waiting = []
+        for k, (name, tr, te) in pending:
+            t0 = time.perf_counter()
+            stem = f"fold{k}" if by is None else f"{by}-{name}"
+            done = keep_folds / f"{stem}.json" if keep_folds is not None else None
+            if done is not None and done.exists():
+                saved = json.loads(done.read_text())
+                if saved["test"] != te.tolist() or saved["config"] != _fold_identity(cfg, teacher_dir, by):
+                    raise ValueError(f"{done}: another split or recipe; use another --keep-folds directory")
+                c, s = np.array(saved["complaint_logits"]), np.array(saved["severity_logits"]).reshape(len(te), -1)
+                results[k] = (c, s, saved["macro_f1_by_precision"])
+                log(f"fold {k + 1}/{folds}: read from {done}")
+                continue
+            if keep_folds is not None and not claims.claim(keep_folds / f"{stem}.claim"):
+                waiting.append((k, (name, tr, te)))
+                continue
             transfer = None
             if teacher_dir is not None:
                 transfer = label_variants(data, aux, tr, cfg, teacher_dir, seed=k, device=device, log=log)
@@ -440,10 +448,8 @@ def cross_validate(
             # Precisions on the stratified folds only: int8 on a CPU without int8 dot
             # products takes longer than the fold's training.
             at = score_precisions(model, encoder, [data.texts[i] for i in tr], test_texts, y[te]) if by is None else {}
-            for precision, f1 in at.items():
-                f1_at[precision].append(f1)
+            results[k] = (c, s, at)
             if keep_folds is not None and done is not None:
-                keep_folds.mkdir(parents=True, exist_ok=True)
                 torch.save({"state": model.state_dict(), "test": te}, keep_folds / f"{stem}.pt")
                 fold = {
                     "test": te.tolist(),
@@ -453,6 +459,17 @@ def cross_validate(
                     "macro_f1_by_precision": at,
                 }
                 done.write_text(json.dumps(fold) + "\n")
+                claims.release(keep_folds / f"{stem}.claim")
+            log(f"fold {k + 1}/{folds} ({name}): trained ({time.perf_counter() - t0:.0f}s)")
+        if waiting:
+            log(f"waiting for folds another process is training: {', '.join(n for _, (n, _, _) in waiting)}")
+            time.sleep(CLAIM_POLL_SECONDS)
+        pending = waiting
+    for k, (name, _, te) in enumerate(folds_run):
+        c, s, at = results[k]
+        seen[te] = True
+        for precision, f1 in at.items():
+            f1_at[precision].append(f1)
         oof[te] = c
         sev_pred[te] = severity.levels(s)
         f1_all.append(f1_score(y[te], (c >= 0).astype(int), average="macro"))
@@ -464,8 +481,7 @@ def cross_validate(
                 sev_f1.append(f1_score(data.severities[cte], sev_pred[cte], average="macro"))
         log(
             f"fold {k + 1}/{folds} ({name}): macro-F1 {f1_all[-1]:.4f} brand {f1_brand[-1]:.4f} "
-            + " ".join(f"{p} {f[-1]:.4f}" for p, f in f1_at.items() if f)
-            + f" ({time.perf_counter() - t0:.0f}s)"
+            + " ".join(f"{p} {f1:.4f}" for p, f1 in at.items())
         )
     oof_seen, y_seen = oof[seen], y[seen]
     t = fit_temperature(oof_seen, y_seen)
