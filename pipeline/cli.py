@@ -815,7 +815,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--keep-folds",
             type=Path,
-            help="save each fold's fine-tuned model and scores here; a rerun with the same directory resumes",
+            help="save each fold's fine-tuned model and scores here; a rerun with the same directory resumes, "
+            "and processes given the same directory split the folds (one core each: OMP_NUM_THREADS=1)",
         )
         return p
 
