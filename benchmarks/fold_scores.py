@@ -45,12 +45,33 @@ def table(data: Dataset, runs: list[Path]) -> dict[str, dict[str, dict[str, Any]
     }
 
 
+def markdown(scores: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """One row per run, one column per leave-one-domain-out fold any run has: complaint
+    macro-F1 (severity macro-F1), then the mean and worst over the folds the run has."""
+    domains = sorted({f.removeprefix("domain-") for run in scores.values() for f in run if f.startswith("domain-")})
+    lines = [
+        "| run | " + " | ".join(domains) + " | mean | worst | folds |",
+        "|---" * (len(domains) + 4) + "|",
+    ]
+    for run, folds in scores.items():
+        got = {d: folds[f"domain-{d}"] for d in domains if f"domain-{d}" in folds}
+        cells = [
+            f"{got[d]['macro_f1']:.3f} ({got[d].get('severity_macro_f1', 0):.3f})" if d in got else "" for d in domains
+        ]
+        f1 = [v["macro_f1"] for v in got.values()]
+        summary = [f"{np.mean(f1):.3f}", f"{min(f1):.3f}"] if f1 else ["", ""]
+        lines.append(f"| {Path(run).name} | " + " | ".join(cells + summary) + f" | {len(f1)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--markdown", action="store_true", help="a leave-one-domain-out table instead of JSON")
     ap.add_argument("runs", type=Path, nargs="+", help="--keep-folds directories")
     args = ap.parse_args()
-    print(json.dumps(table(load_csv(args.data), args.runs), indent=2))
+    scores = table(load_csv(args.data), args.runs)
+    print(markdown(scores) if args.markdown else json.dumps(scores, indent=2))
 
 
 if __name__ == "__main__":
