@@ -7,9 +7,9 @@ model believes more severe never gets a lower level, and the escalation policy's
 
 - The four-class head (the shipped one, and the recipe's default) gives four class
   logits; "worse than k" is the probability of the classes above k, so its level is the
-  median of the predicted distribution, not the most likely class. On the fine-tuned
-  leave-one-domain-out folds the median scored 0.474 macro-F1 pooled against the most
-  likely class's 0.465 (docs/decisions/2026-12-08-severity-median.md).
+  median of the predicted distribution, not the most likely class: the same macro-F1 on
+  the fine-tuned leave-one-domain-out folds (0.457 pooled, against 0.459), but blame
+  is called half as often (docs/decisions/2026-12-08-severity-median.md).
 - The ordinal head gives the three cumulative logits directly: one score per post and
   three ordered cut points.
 
