@@ -331,7 +331,9 @@ def _severity_head(cv: dict[str, Any]) -> str:
             "an ordinal severity head (one score,\n  three ordered cut points: a higher score never "
             "gives a lower level; class-balanced)"
         )
-    return "a 4-level severity head"
+    return (
+        "a 4-level severity head, read as the median level (more belief in a higher level\n  never gives a lower one)"
+    )
 
 
 def _severity_table(cv: dict[str, Any]) -> str:

@@ -48,14 +48,13 @@ def test_train_writes_a_fine_tuned_artifact_that_loads(tmp_path: Path) -> None:
     assert "fine-tuned" in card and "| int8 | 2 |" in card and "## Speed" in card
     cv = config["cross_validation"]
     assert cv["folds"] == 2 and set(cv["macro_f1_by_precision"]) == {"bf16", "int8"} and "out_of_fold_logits" not in cv
-    # The shipped severity head is ordinal: a score and three cut points, in order.
+    # The recipe's severity head: four class logits, read as the median level.
     heads = load_file(str(out / "head.safetensors"))
-    assert heads["severity.weight"].shape == (1, 384) and heads["severity.bias"].shape == (3,)
-    assert torch.all(heads["severity.bias"][1:] < heads["severity.bias"][:-1])
-    assert config["severity_head"] == "ordinal" == cv["severity_head"]
+    assert heads["severity.weight"].shape == (4, 384) and heads["severity.bias"].shape == (4,)
+    assert config["severity_head"] == "multinomial" == cv["severity_head"]
     rated = [r for r in csv.DictReader(io.StringIO(complaints_csv_text(24))) if r["label"] == "1" and r["severity"]]
     assert sum(map(sum, cv["severity_confusion"])) == len(rated)
-    assert "ordinal severity head" in card and "| 4 blame |" in card
+    assert "4-level severity head, read as the median level" in card and "| 4 blame |" in card
 
     # The encoder really changed, and the artifact carries the change.
     from transformers import AutoModel
