@@ -22,18 +22,14 @@ from pathlib import Path
 def claim(path: Path) -> bool:
     """Claim ``path`` for this process: True if it is now ours (new, already ours, or
     its owner is gone), False while another live process holds it."""
-    mine = {"host": socket.gethostname(), "pid": os.getpid()}
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
-        owner = _owner(path)
-        if owner == mine:
+        if _owner(path) == _me():
             return True
-        if owner is not None and _alive(owner):
+        if held_by_other(path):
             return False
-        if owner is None and _age(path) < 60.0:
-            return False  # just created by another process, not written yet
         # The owner died mid-fold (or left an unreadable claim): remove it and claim
         # afresh, so of two processes taking it over at once only one succeeds.
         path.unlink(missing_ok=True)
@@ -42,7 +38,7 @@ def claim(path: Path) -> bool:
         except FileExistsError:
             return False
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(mine) + "\n")
+        f.write(json.dumps(_me()) + "\n")
     return True
 
 
@@ -52,12 +48,16 @@ def held_by_other(path: Path) -> bool:
         return False
     owner = _owner(path)
     if owner is None:
-        return _age(path) < 60.0
-    return owner != {"host": socket.gethostname(), "pid": os.getpid()} and _alive(owner)
+        return _age(path) < 60.0  # just created by another process, not written yet
+    return owner != _me() and _alive(owner)
 
 
 def release(path: Path) -> None:
     path.unlink(missing_ok=True)
+
+
+def _me() -> dict[str, object]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def _owner(path: Path) -> dict[str, object] | None:
